@@ -5,7 +5,11 @@
  *
  * The SQL-callable functions are spread over one file per responsibility:
  * cycle.c (the credits.cycle type) and cycle_core.c (its server-independent
- * parser and calendar arithmetic).
+ * parser and calendar arithmetic), guc.c (the clock), org.c (the org lock,
+ * grants, ledger and the low-balance signal), unlock.c (unlocks and
+ * refunds), admin.c (grants, adjustments, renewal and expiry), status.c
+ * (balances and status), triggers.c (the tables' triggers) and query.c
+ * (running statements through SPI).
  *
  *-------------------------------------------------------------------------
  */
@@ -13,6 +17,16 @@
 
 #include "fmgr.h"
 
-#include "credits.h"
+#include "org.h"
 
 PG_MODULE_MAGIC;
+
+void		_PG_init(void);
+
+/* Defines the settings and registers the transaction callbacks */
+void
+_PG_init(void)
+{
+	credits_guc_init();
+	credits_org_init();
+}

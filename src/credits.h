@@ -45,9 +45,42 @@ typedef struct Cycle
 #define PG_GETARG_CYCLE_P_COPY(n)	((Cycle *) PG_DETOAST_DATUM_COPY(PG_GETARG_DATUM(n)))
 #define PG_RETURN_CYCLE_P(x)	PG_RETURN_POINTER(x)
 
+/* Keys (org, member, prospect, ref, referred) are 1 to 256 bytes */
+#define CREDITS_KEY_MAXLEN		256
+
+/* Amounts: 1 .. 10^12 per grant or call; an org's spendable total <= 10^15 */
+#define CREDITS_AMOUNT_MAX		INT64CONST(1000000000000)
+#define CREDITS_TOTAL_MAX		INT64CONST(1000000000000000)
+
+/*
+ * A statement the extension runs through SPI: prepared on first use, kept
+ * for the life of the backend (query.c).
+ */
+typedef struct CreditsQuery
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[12];
+	struct _SPI_plan *plan;
+} CreditsQuery;
+
+/* query.c */
+extern uint64 credits_run(CreditsQuery *q, Datum *values, const char *nulls,
+						  bool read_only, long count);
+extern Datum credits_get(int row, int col, bool *isnull);
+extern Datum credits_get_notnull(int row, int col);
+extern void credits_check_key(Datum key, bool isnull, const char *what);
+extern void credits_check_amount(int64 amount, const char *what);
+
+/* guc.c */
+extern void credits_guc_init(void);
+extern TimestampTz credits_now(void);
+extern void credits_require_clock_writes(void);
+
 /* cycle.c */
 extern pg_tz *cycle_tz(const Cycle *c);
 extern TimestampTz cycle_period_start(const Cycle *c, pg_tz *tz, int64 k);
 extern int64 cycle_index_at(const Cycle *c, pg_tz *tz, TimestampTz t);
+extern bool cycle_equal(const Cycle *a, const Cycle *b);
 
 #endif							/* CREDITS_H */

@@ -847,6 +847,13 @@ cycle_cmp_internal(const Cycle *a, const Cycle *b)
 	return 0;
 }
 
+/* Equality of the type's = operator, for C callers */
+bool
+cycle_equal(const Cycle *a, const Cycle *b)
+{
+	return cycle_cmp_internal(a, b) == 0;
+}
+
 #define CYCLE_CMP_FUNCTION(name, test) \
 PG_FUNCTION_INFO_V1(name); \
 Datum \

@@ -1,0 +1,642 @@
+/*-------------------------------------------------------------------------
+ *
+ * admin.c
+ *	  Adding and removing credits: credits.grant_one_time,
+ *	  credits.grant_referral, credits.adjust, credits.revoke_grant,
+ *	  credits.renew_due and credits.expire_due.
+ *
+ * Each call is idempotent by its key (a ref, or the referred customer): a
+ * repeat with the same values returns the first result, other values raise
+ * ZC005.  The key is looked up after the org is locked, so two concurrent
+ * repeats cannot both act.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "org.h"
+
+/* Orgs read per page by renew_due and expire_due */
+#define ORG_PAGE	500
+
+static CreditsQuery q_find_one_time = {
+	"SELECT id, amount, expires_at FROM credits.grants"
+	" WHERE org = $1 AND kind = 'one_time' AND ref = $2",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_find_referral = {
+	"SELECT id, org, amount, expires_at FROM credits.grants"
+	" WHERE kind = 'referral' AND ref = $1",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_find_request = {
+	"SELECT amount, grant_id, note, result FROM credits.requests"
+	" WHERE op = $1 AND org = $2 AND ref = $3",
+	3, {TEXTOID, TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_insert_request = {
+	"INSERT INTO credits.requests (op, org, ref, amount, grant_id, note, result)"
+	"  VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, INT8OID}, NULL
+};
+
+static CreditsQuery q_grant_org = {
+	"SELECT org FROM credits.grants WHERE id = $1",
+	1, {INT8OID}, NULL
+};
+
+static CreditsQuery q_orgs_page = {
+	"SELECT o.org, o.cycle, o.plan_credits, o.created_at, s.cycle_cut"
+	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
+	" WHERE o.org > $1 ORDER BY o.org LIMIT 500",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_has_plan_grant = {
+	"SELECT 1 FROM credits.grants"
+	" WHERE org = $1 AND kind = 'plan' AND starts_at = $2",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_expiring_orgs = {
+	"SELECT DISTINCT org FROM credits.grants"
+	" WHERE expires_at <= $1 AND remaining > 0 AND org > $2"
+	" ORDER BY org LIMIT 500",
+	2, {TIMESTAMPTZOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_expiring_grants = {
+	"SELECT id, remaining, expires_at FROM credits.grants"
+	" WHERE org = $1 AND expires_at <= $2 AND remaining > 0 ORDER BY id",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_expire_grant = {
+	"UPDATE credits.grants SET remaining = 0 WHERE id = $1",
+	1, {INT8OID}, NULL
+};
+
+static void
+require_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s cannot be null", what)));
+}
+
+/* An expiry given for new credits must lie ahead of the clock */
+static void
+check_expiry(TimestampTz expires_at, TimestampTz now)
+{
+	if (TIMESTAMP_NOT_FINITE(expires_at) || expires_at <= now)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("expires_at must be a finite instant after the clock"),
+				 errdetail("expires_at is %s and the clock is %s.",
+						   timestamptz_to_str(expires_at),
+						   timestamptz_to_str(now)),
+				 errhint("Pass NULL for credits that never expire.")));
+}
+
+static void
+report_key_reused(const char *what, const char *key, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_KEY_REUSED),
+			 errmsg("%s \"%s\" was already used with other values", what, key),
+			 errdetail("%s", detail),
+			 errhint("Repeat a call with exactly its first values, or use a new key.")));
+}
+
+static bool
+same_expiry(Datum d, bool isnull, TimestampTz expires_at)
+{
+	return timestamptz_or_noend(d, isnull) == expires_at;
+}
+
+/* ---------------------------------------------------------------------
+ * credits.grant_one_time
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(credits_grant_one_time);
+Datum
+credits_grant_one_time(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		ref = PG_GETARG_DATUM(1);
+	int64		amount;
+	TimestampTz expires_at;
+	TimestampTz now;
+	OrgEntry   *o;
+	Datum		args[2];
+	GrantSlot  *g;
+	int64		id;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(ref, PG_ARGISNULL(1), "ref");
+	require_not_null(fcinfo, 2, "amount");
+	amount = PG_GETARG_INT64(2);
+	credits_check_amount(amount, "amount");
+	expires_at = PG_ARGISNULL(3) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(3);
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+	now = credits_now();
+
+	args[0] = org;
+	args[1] = ref;
+	if (credits_run(&q_find_one_time, args, NULL, false, 1) == 1)
+	{
+		bool		isnull;
+		Datum		d = credits_get(0, 3, &isnull);
+
+		id = DatumGetInt64(credits_get_notnull(0, 1));
+		if (DatumGetInt64(credits_get_notnull(0, 2)) != amount ||
+			!same_expiry(d, isnull, expires_at))
+			report_key_reused("ref", TextDatumGetCString(ref),
+							  "A one-time grant with this ref has another amount or expiry.");
+		SPI_finish();
+		PG_RETURN_INT64(id);
+	}
+
+	if (!TIMESTAMP_IS_NOEND(expires_at))
+		check_expiry(expires_at, now);
+	org_check_total(o, now, amount);
+	g = org_add_grant(o, "one_time", amount, now, expires_at, ref, false,
+					  now, now, (Datum) 0, true);
+	if (g == NULL)
+		elog(ERROR, "one-time grant collided although the org is locked");
+	id = g->id;
+	org_signal(o, now);
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.grant_referral
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The referral bonus of referred, if one exists: returns its id, or
+ * raises ZC005 if it was given with other values.  Returns 0 if none.
+ */
+static int64
+existing_referral(Datum org, Datum referred, int64 amount,
+				  TimestampTz expires_at)
+{
+	Datum		args[1];
+	bool		isnull;
+	Datum		d;
+	char	   *their_org;
+
+	args[0] = referred;
+	if (credits_run(&q_find_referral, args, NULL, false, 1) == 0)
+		return 0;
+	their_org = TextDatumGetCString(credits_get_notnull(0, 2));
+	d = credits_get(0, 4, &isnull);
+	if (strcmp(their_org, TextDatumGetCString(org)) != 0)
+		report_key_reused("referred customer", TextDatumGetCString(referred),
+						  "The referral bonus for this customer went to another organization.");
+	if (DatumGetInt64(credits_get_notnull(0, 3)) != amount ||
+		!same_expiry(d, isnull, expires_at))
+		report_key_reused("referred customer", TextDatumGetCString(referred),
+						  "The referral bonus for this customer has another amount or expiry.");
+	return DatumGetInt64(credits_get_notnull(0, 1));
+}
+
+PG_FUNCTION_INFO_V1(credits_grant_referral);
+Datum
+credits_grant_referral(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		referred = PG_GETARG_DATUM(1);
+	int64		amount;
+	TimestampTz expires_at;
+	TimestampTz now;
+	OrgEntry   *o;
+	GrantSlot  *g;
+	int64		id;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(referred, PG_ARGISNULL(1), "referred");
+	require_not_null(fcinfo, 2, "amount");
+	amount = PG_GETARG_INT64(2);
+	credits_check_amount(amount, "amount");
+	expires_at = PG_ARGISNULL(3) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(3);
+	if (DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, org, referred)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("organization \"%s\" cannot refer itself",
+						TextDatumGetCString(org)),
+				 errhint("referred is the key of the new customer who signed up through the link.")));
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+	now = credits_now();
+
+	id = existing_referral(org, referred, amount, expires_at);
+	if (id == 0)
+	{
+		if (!TIMESTAMP_IS_NOEND(expires_at))
+			check_expiry(expires_at, now);
+		org_check_total(o, now, amount);
+		g = org_add_grant(o, "referral", amount, now, expires_at, referred,
+						  false, now, now, (Datum) 0, true);
+		if (g != NULL)
+		{
+			id = g->id;
+			org_signal(o, now);
+		}
+		else
+		{
+			/* another org's transaction took this customer meanwhile */
+			id = existing_referral(org, referred, amount, expires_at);
+			if (id == 0)
+				elog(ERROR, "referral collided with an invisible grant");
+		}
+	}
+	SPI_finish();
+	PG_RETURN_INT64(id);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.adjust and credits.revoke_grant
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Removes up to amount spendable credits in consumption order, with an
+ * "adjust" ledger entry per grant touched.  Returns how many it removed.
+ */
+static int64
+remove_credits(OrgEntry *o, TimestampTz now, int64 amount, Datum ref,
+			   Datum note, bool note_null)
+{
+	int64		removed = 0;
+
+	org_ensure_plan_grant(o, now);
+	for (int i = 0; i < o->ngrants && removed < amount; i++)
+	{
+		GrantSlot  *g = &o->grants[i];
+		int64		take;
+
+		if (!grant_spendable(g, now))
+			continue;
+		take = Min(g->remaining, amount - removed);
+		org_change_grant(o, g, -take);
+		ledger_append(CStringGetTextDatum(o->org), 0, now, LEDGER_ADJUST,
+					  -take, g->id, (Datum) 0, true, (Datum) 0, true,
+					  ref, false, note, note_null);
+		removed += take;
+	}
+	return removed;
+}
+
+static void
+record_request(const char *op, Datum org, Datum ref, int64 amount,
+			   bool amount_null, int64 grant_id, bool grant_null,
+			   Datum note, bool note_null, int64 result)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+
+	args[0] = CStringGetTextDatum(op);
+	args[1] = org;
+	args[2] = ref;
+	args[3] = Int64GetDatum(amount);
+	nulls[3] = amount_null ? 'n' : ' ';
+	args[4] = Int64GetDatum(grant_id);
+	nulls[4] = grant_null ? 'n' : ' ';
+	args[5] = note;
+	nulls[5] = note_null ? 'n' : ' ';
+	args[6] = Int64GetDatum(result);
+	credits_run(&q_insert_request, args, nulls, false, 0);
+}
+
+/* Finds an earlier request with this key; true with its row loaded */
+static bool
+find_request(const char *op, Datum org, Datum ref)
+{
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(op);
+	args[1] = org;
+	args[2] = ref;
+	return credits_run(&q_find_request, args, NULL, false, 1) == 1;
+}
+
+static bool
+same_note(Datum note, bool note_null)
+{
+	bool		isnull;
+	Datum		d = credits_get(0, 3, &isnull);
+
+	if (isnull || note_null)
+		return isnull == note_null;
+	return DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, d, note));
+}
+
+PG_FUNCTION_INFO_V1(credits_adjust);
+Datum
+credits_adjust(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		ref = PG_GETARG_DATUM(1);
+	int64		amount;
+	Datum		note = PG_GETARG_DATUM(3);
+	OrgEntry   *o;
+	TimestampTz now;
+	int64		result;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(ref, PG_ARGISNULL(1), "ref");
+	require_not_null(fcinfo, 2, "amount");
+	require_not_null(fcinfo, 3, "note");
+	amount = PG_GETARG_INT64(2);
+	if (amount == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("amount cannot be zero"),
+				 errhint("A positive amount adds credits, a negative one removes them.")));
+	if (amount < -CREDITS_AMOUNT_MAX || amount > CREDITS_AMOUNT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("amount is out of range"),
+				 errdetail("The amount is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per call.",
+						   amount, CREDITS_AMOUNT_MAX)));
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+	now = credits_now();
+
+	if (find_request("adjust", org, ref))
+	{
+		if (DatumGetInt64(credits_get_notnull(0, 1)) != amount ||
+			!same_note(note, false))
+			report_key_reused("ref", TextDatumGetCString(ref),
+							  "An adjustment with this ref has another amount or note.");
+		result = DatumGetInt64(credits_get_notnull(0, 4));
+		SPI_finish();
+		PG_RETURN_INT64(result);
+	}
+
+	if (amount > 0)
+	{
+		org_check_total(o, now, amount);
+		if (org_add_grant(o, "adjustment", amount, now, DT_NOEND, ref, false,
+						  now, now, note, false) == NULL)
+			elog(ERROR, "adjustment grant collided although the org is locked");
+	}
+	else
+	{
+		int64		left = org_spendable(o, now);
+
+		if (left < -amount)
+			org_report_no_credits(o, now, left, -amount);
+		if (remove_credits(o, now, -amount, ref, note, false) != -amount)
+			elog(ERROR, "removed fewer credits than were counted");
+	}
+	result = amount;
+	record_request("adjust", org, ref, amount, false, 0, true, note, false,
+				   result);
+	org_signal(o, now);
+	SPI_finish();
+	PG_RETURN_INT64(result);
+}
+
+PG_FUNCTION_INFO_V1(credits_revoke_grant);
+Datum
+credits_revoke_grant(PG_FUNCTION_ARGS)
+{
+	int64		grant_id;
+	Datum		ref = PG_GETARG_DATUM(1);
+	Datum		note = PG_GETARG_DATUM(2);
+	Datum		args[1];
+	Datum		org;
+	OrgEntry   *o;
+	TimestampTz now;
+	GrantSlot  *g;
+	int64		removed = 0;
+
+	require_not_null(fcinfo, 0, "grant_id");
+	credits_check_key(ref, PG_ARGISNULL(1), "ref");
+	require_not_null(fcinfo, 2, "note");
+	grant_id = PG_GETARG_INT64(0);
+	credits_require_clock_writes();
+
+	SPI_connect();
+	args[0] = Int64GetDatum(grant_id);
+	if (credits_run(&q_grant_org, args, NULL, false, 1) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("grant " INT64_FORMAT " does not exist", grant_id)));
+	org = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
+	o = org_lock(org, false);
+	now = credits_now();
+
+	if (find_request("revoke", org, ref))
+	{
+		bool		isnull;
+		Datum		d = credits_get(0, 2, &isnull);
+
+		if (isnull || DatumGetInt64(d) != grant_id || !same_note(note, false))
+			report_key_reused("ref", TextDatumGetCString(ref),
+							  "A revocation with this ref names another grant or note.");
+		removed = DatumGetInt64(credits_get_notnull(0, 4));
+		SPI_finish();
+		PG_RETURN_INT64(removed);
+	}
+
+	g = org_find_grant(o, grant_id, now);
+	if (g == NULL)
+		elog(ERROR, "grant " INT64_FORMAT " vanished", grant_id);
+	if (g->remaining > 0)
+	{
+		removed = g->remaining;
+		org_change_grant(o, g, -removed);
+		ledger_append(org, 0, now, LEDGER_ADJUST, -removed, grant_id,
+					  (Datum) 0, true, (Datum) 0, true, ref, false,
+					  note, false);
+	}
+	record_request("revoke", org, ref, 0, true, grant_id, false, note, false,
+				   removed);
+	org_signal(o, now);
+	SPI_finish();
+	PG_RETURN_INT64(removed);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.renew_due and credits.expire_due
+ * ---------------------------------------------------------------------
+ */
+
+static int64
+max_orgs_arg(FunctionCallInfo fcinfo)
+{
+	int32		max_orgs;
+
+	if (PG_ARGISNULL(0))
+		return PG_INT64_MAX;
+	max_orgs = PG_GETARG_INT32(0);
+	if (max_orgs < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_orgs cannot be negative"),
+				 errhint("Pass NULL for no limit.")));
+	return max_orgs;
+}
+
+PG_FUNCTION_INFO_V1(credits_renew_due);
+Datum
+credits_renew_due(PG_FUNCTION_ARGS)
+{
+	int64		max_orgs = max_orgs_arg(fcinfo);
+	int64		created = 0;
+	TimestampTz now;
+	Datum		after = CStringGetTextDatum("");
+	bool		more = true;
+
+	credits_require_clock_writes();
+	SPI_connect();
+	now = credits_now();
+
+	while (more && created < max_orgs)
+	{
+		Datum		args[2];
+		SPITupleTable *page;
+		uint64		n;
+
+		args[0] = after;
+		n = credits_run(&q_orgs_page, args, NULL, false, 0);
+		page = SPI_tuptable;
+		more = (n == ORG_PAGE);
+		for (uint64 i = 0; i < n && created < max_orgs; i++)
+		{
+			HeapTuple	tup = page->vals[i];
+			TupleDesc	desc = page->tupdesc;
+			bool		isnull;
+			Datum		org = SPI_getbinval(tup, desc, 1, &isnull);
+			OrgInfo		info;
+			TimestampTz start;
+			TimestampTz end;
+			Datum		cut;
+			OrgEntry   *o;
+			GrantSlot  *g;
+
+			after = org;
+			memset(&info, 0, sizeof(info));
+			info.cycle = (Cycle *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 2, &isnull));
+			info.plan_credits = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+			info.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+			cut = SPI_getbinval(tup, desc, 5, &isnull);
+			info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(cut);
+			if (!org_plan_period(&info, now, &start, &end))
+				continue;
+			args[0] = org;
+			args[1] = TimestampTzGetDatum(start);
+			if (credits_run(&q_has_plan_grant, args, NULL, false, 1) > 0)
+				continue;
+
+			/* lock it, or leave it to renew lazily if someone holds it */
+			o = org_lock(org, true);
+			if (o == NULL)
+				continue;
+			org_load_grants(o, now);
+			if (!org_plan_period(&o->info, now, &start, &end) ||
+				org_find_plan_grant(o, start) != NULL)
+				continue;
+			g = org_ensure_plan_grant(o, now);
+			if (g != NULL)
+			{
+				created++;
+				org_signal(o, now);
+			}
+		}
+	}
+	SPI_finish();
+	PG_RETURN_INT64(created);
+}
+
+PG_FUNCTION_INFO_V1(credits_expire_due);
+Datum
+credits_expire_due(PG_FUNCTION_ARGS)
+{
+	int64		max_orgs = max_orgs_arg(fcinfo);
+	int64		orgs_done = 0;
+	int64		written = 0;
+	TimestampTz now;
+	Datum		after = CStringGetTextDatum("");
+	bool		more = true;
+
+	credits_require_clock_writes();
+	SPI_connect();
+	now = credits_now();
+
+	while (more && orgs_done < max_orgs)
+	{
+		Datum		args[2];
+		SPITupleTable *page;
+		uint64		n;
+
+		args[0] = TimestampTzGetDatum(now);
+		args[1] = after;
+		n = credits_run(&q_expiring_orgs, args, NULL, false, 0);
+		page = SPI_tuptable;
+		more = (n == ORG_PAGE);
+		for (uint64 i = 0; i < n && orgs_done < max_orgs; i++)
+		{
+			bool		isnull;
+			Datum		org = SPI_getbinval(page->vals[i], page->tupdesc, 1, &isnull);
+			OrgEntry   *o;
+			SPITupleTable *grants;
+			uint64		ng;
+
+			after = org;
+			o = org_lock(org, true);
+			if (o == NULL)
+				continue;
+			orgs_done++;
+
+			args[0] = org;
+			args[1] = TimestampTzGetDatum(now);
+			ng = credits_run(&q_expiring_grants, args, NULL, false, 0);
+			grants = SPI_tuptable;
+			for (uint64 j = 0; j < ng; j++)
+			{
+				HeapTuple	tup = grants->vals[j];
+				int64		id = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 1, &isnull));
+				int64		remaining = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 2, &isnull));
+				TimestampTz expires_at = DatumGetTimestampTz(SPI_getbinval(tup, grants->tupdesc, 3, &isnull));
+				Datum		gargs[1];
+
+				gargs[0] = Int64GetDatum(id);
+				credits_allow_protected_writes(true);
+				credits_run(&q_expire_grant, gargs, NULL, false, 0);
+				credits_allow_protected_writes(false);
+				ledger_append(org, 0, expires_at, LEDGER_EXPIRE, -remaining, id,
+							  (Datum) 0, true, (Datum) 0, true,
+							  (Datum) 0, true, (Datum) 0, true);
+				written++;
+			}
+			org_invalidate_grants(o);
+			org_signal(o, now);
+		}
+	}
+	SPI_finish();
+	PG_RETURN_INT64(written);
+}

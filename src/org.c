@@ -1,0 +1,1050 @@
+/*-------------------------------------------------------------------------
+ *
+ * org.c
+ *	  The org lock, the per-transaction org cache, usage and plan periods,
+ *	  plan grants, grant changes, the ledger and the low-balance signal.
+ *
+ * Lock order (SPEC section 7): an operation first locks the org's row in
+ * credits.orgs FOR NO KEY UPDATE and then writes the org's row in
+ * credits.org_state; only then does it decide anything.  The write is what
+ * makes a REPEATABLE READ or SERIALIZABLE transaction fail with 40001
+ * when a concurrent transaction changed the org after its snapshot.
+ *
+ * Once locked, an org stays in this transaction's cache (OrgEntry) with its
+ * grants and the members it has touched.  Nobody else can change them
+ * before we commit, and every change this transaction makes goes through
+ * this file, which keeps the cache in step or drops it.  Rows are updated
+ * by ctid, so the thousandth debit of a grant in one transaction costs what
+ * the first did.  A subtransaction abort drops the whole cache: a lock
+ * taken inside the subtransaction is gone, and the cache may hold values
+ * that were rolled back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/hsearch.h"
+#include "utils/json.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "org.h"
+
+/* Locked orgs of the current transaction, in cache_context */
+static MemoryContext cache_context = NULL;
+static HTAB *org_cache = NULL;
+
+/* Set while the extension itself updates or deletes protected rows */
+static bool protected_writes = false;
+
+static CreditsQuery q_lock_org = {
+	"SELECT cycle, plan_credits, frozen, low_balance_threshold, created_at"
+	"  FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_lock_org_skip = {
+	"SELECT cycle, plan_credits, frozen, low_balance_threshold, created_at"
+	"  FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE SKIP LOCKED",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_bump_state = {
+	"INSERT INTO credits.org_state AS s (org, version) VALUES ($1, 1)"
+	"  ON CONFLICT (org) DO UPDATE SET version = s.version + 1"
+	"  RETURNING armed, cycle_cut",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_load_grants = {
+	"SELECT ctid, id, kind, amount, remaining, starts_at, expires_at"
+	"  FROM credits.grants"
+	" WHERE org = $1 AND (expires_at IS NULL OR expires_at > $2)",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_load_grant = {
+	"SELECT ctid, id, kind, amount, remaining, starts_at, expires_at"
+	"  FROM credits.grants WHERE org = $1 AND id = $2",
+	2, {TEXTOID, INT8OID}, NULL
+};
+
+static CreditsQuery q_plan_values = {
+	"SELECT coalesce("
+	"    (SELECT plan_credits FROM credits.plan_changes"
+	"      WHERE org = $1 AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1),"
+	"    (SELECT plan_credits FROM credits.plan_changes"
+	"      WHERE org = $1 ORDER BY at, id LIMIT 1),"
+	"    $4),"
+	"  (SELECT max(plan_credits) FROM credits.plan_changes"
+	"    WHERE org = $1 AND at > $2 AND at <= $3)",
+	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+static CreditsQuery q_insert_grant = {
+	"INSERT INTO credits.grants"
+	"  (org, kind, amount, remaining, starts_at, expires_at, ref, created_at)"
+	"  VALUES ($1, $2, $3, $3, $4, $5, $6, $7)"
+	"  ON CONFLICT DO NOTHING RETURNING id, ctid",
+	7, {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
+	TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_grant_add_tid = {
+	"UPDATE credits.grants SET remaining = remaining + $3"
+	" WHERE ctid = $1 AND id = $2 RETURNING ctid, remaining",
+	3, {TIDOID, INT8OID, INT8OID}, NULL
+};
+
+static CreditsQuery q_grant_add_id = {
+	"UPDATE credits.grants SET remaining = remaining + $2"
+	" WHERE id = $1 RETURNING ctid, remaining",
+	2, {INT8OID, INT8OID}, NULL
+};
+
+static CreditsQuery q_member = {
+	"SELECT active, period_limit FROM credits.members"
+	" WHERE org = $1 AND member = $2",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_usage_get = {
+	"SELECT ctid, used FROM credits.usage"
+	" WHERE org = $1 AND member = $2 AND period_start = $3",
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_usage_upsert = {
+	"INSERT INTO credits.usage AS u (org, member, period_start, used)"
+	"  VALUES ($1, $2, $3, $4)"
+	"  ON CONFLICT (org, member, period_start)"
+	"  DO UPDATE SET used = u.used + excluded.used"
+	"  RETURNING ctid, used",
+	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+static CreditsQuery q_usage_add_tid = {
+	"UPDATE credits.usage SET used = used + $2"
+	" WHERE ctid = $1 AND org = $3 AND member = $4 AND period_start = $5"
+	" RETURNING ctid, used",
+	5, {TIDOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_ledger_insert = {
+	"INSERT INTO credits.ledger"
+	"  (id, org, at, recorded_at, actor, kind, amount, grant_id,"
+	"   member, prospect, ref, note)"
+	"  VALUES (coalesce($1, pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)),"
+	"          $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+	"  RETURNING id",
+	12, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_ledger_next = {
+	"SELECT pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)",
+	0, {InvalidOid}, NULL
+};
+
+static CreditsQuery q_set_armed = {
+	"UPDATE credits.org_state SET armed = $2 WHERE org = $1",
+	2, {TEXTOID, BOOLOID}, NULL
+};
+
+/* ---------------------------------------------------------------------
+ * Transaction hooks
+ * ---------------------------------------------------------------------
+ */
+
+static void
+forget_everything(void)
+{
+	if (cache_context != NULL)
+		MemoryContextDelete(cache_context);
+	cache_context = NULL;
+	org_cache = NULL;
+}
+
+static void
+org_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the memory goes with TopTransactionContext */
+			cache_context = NULL;
+			org_cache = NULL;
+			protected_writes = false;
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					 SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+	{
+		forget_everything();
+		protected_writes = false;
+	}
+}
+
+void
+credits_org_init(void)
+{
+	RegisterXactCallback(org_xact_callback, NULL);
+	RegisterSubXactCallback(org_subxact_callback, NULL);
+}
+
+void
+credits_allow_protected_writes(bool allow)
+{
+	protected_writes = allow;
+}
+
+bool
+credits_protected_writes_allowed(void)
+{
+	return protected_writes;
+}
+
+/* ---------------------------------------------------------------------
+ * Helpers
+ * ---------------------------------------------------------------------
+ */
+
+TimestampTz
+timestamptz_or_noend(Datum d, bool isnull)
+{
+	return isnull ? DT_NOEND : DatumGetTimestampTz(d);
+}
+
+static Datum
+tz_datum_or_null(TimestampTz t, char *null)
+{
+	*null = TIMESTAMP_IS_NOEND(t) ? 'n' : ' ';
+	return TimestampTzGetDatum(t);
+}
+
+static void
+key_to_buf(Datum key, char *buf)
+{
+	text	   *t = DatumGetTextPP(key);
+	int			len = VARSIZE_ANY_EXHDR(t);
+
+	if (len > CREDITS_KEY_MAXLEN)
+		len = CREDITS_KEY_MAXLEN;
+	memcpy(buf, VARDATA_ANY(t), len);
+	buf[len] = '\0';
+}
+
+static void
+read_org_info(OrgInfo *info, MemoryContext cxt)
+{
+	bool		isnull;
+	Datum		d;
+	MemoryContext old;
+
+	d = credits_get_notnull(0, 1);
+	old = MemoryContextSwitchTo(cxt);
+	info->cycle = (Cycle *) PG_DETOAST_DATUM_COPY(d);
+	MemoryContextSwitchTo(old);
+	info->plan_credits = DatumGetInt64(credits_get_notnull(0, 2));
+	info->frozen = DatumGetBool(credits_get_notnull(0, 3));
+	d = credits_get(0, 4, &isnull);
+	info->has_threshold = !isnull;
+	info->threshold = isnull ? 0 : DatumGetInt64(d);
+	info->created_at = DatumGetTimestampTz(credits_get_notnull(0, 5));
+}
+
+/* ---------------------------------------------------------------------
+ * The org lock
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Locks an org for the rest of the transaction (SPEC section 7, step 1)
+ * and returns its cache entry.  Raises ZC003 for an unknown org.  With
+ * skip_locked, returns NULL instead of waiting for an org another
+ * transaction holds.  The caller is connected to SPI.
+ */
+OrgEntry *
+org_lock(Datum org, bool skip_locked)
+{
+	return org_lock_mode(org, skip_locked ? ORG_LOCK_SKIP : ORG_LOCK_WAIT);
+}
+
+/*
+ * org_lock with a choice of what to do about a locked or missing org:
+ * ORG_LOCK_WAIT waits and raises ZC003 if the org is missing,
+ * ORG_LOCK_SKIP returns NULL rather than wait (or if missing),
+ * ORG_LOCK_IF_EXISTS waits, and returns NULL if the org is missing.
+ */
+OrgEntry *
+org_lock_mode(Datum org, OrgLockMode mode)
+{
+	bool		skip_locked = (mode == ORG_LOCK_SKIP);
+	char		key[CREDITS_KEY_MAXLEN + 1];
+	OrgEntry   *o;
+	bool		found;
+	Datum		args[1];
+	bool		isnull;
+	Datum		d;
+	OrgInfo		info;
+
+	key_to_buf(org, key);
+	if (org_cache != NULL)
+	{
+		o = hash_search(org_cache, key, HASH_FIND, NULL);
+		if (o != NULL)
+			return o;
+	}
+
+	args[0] = org;
+	if (credits_run(skip_locked ? &q_lock_org_skip : &q_lock_org,
+					args, NULL, false, 1) == 0)
+	{
+		if (mode != ORG_LOCK_WAIT)
+			return NULL;
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
+				 errmsg("organization \"%s\" does not exist", key),
+				 errhint("Add the organization to credits.orgs first.")));
+	}
+
+	if (cache_context == NULL)
+	{
+		HASHCTL		ctl;
+
+		cache_context = AllocSetContextCreate(TopTransactionContext,
+											  "credits org cache",
+											  ALLOCSET_DEFAULT_SIZES);
+		ctl.keysize = CREDITS_KEY_MAXLEN + 1;
+		ctl.entrysize = sizeof(OrgEntry);
+		ctl.hcxt = cache_context;
+		org_cache = hash_create("credits locked orgs", 16, &ctl,
+								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	read_org_info(&info, cache_context);
+
+	if (credits_run(&q_bump_state, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not write the state of organization \"%s\"", key);
+
+	o = hash_search(org_cache, key, HASH_ENTER, &found);
+	Assert(!found);
+	o->info = info;
+	o->armed = DatumGetBool(credits_get_notnull(0, 1));
+	d = credits_get(0, 2, &isnull);
+	o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+	o->grants_loaded = false;
+	o->ngrants = 0;
+	o->maxgrants = 0;
+	o->grants = NULL;
+	o->uncreated_start = DT_NOBEGIN;
+	o->uncreated_amount = 0;
+	o->members = NULL;
+	return o;
+}
+
+/* Drops an org from the cache; the lock stays, the next use re-reads */
+void
+org_forget(const char *org)
+{
+	if (org_cache != NULL)
+		hash_search(org_cache, org, HASH_REMOVE, NULL);
+}
+
+/*
+ * Re-reads everything about a locked org after a change that did not go
+ * through the cache (an UPDATE of credits.orgs or credits.members).
+ */
+void
+org_reload(OrgEntry *o)
+{
+	Datum		args[1];
+
+	args[0] = CStringGetTextDatum(o->org);
+	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
+		elog(ERROR, "organization \"%s\" disappeared", o->org);
+	read_org_info(&o->info, cache_context);
+	if (credits_run(&q_bump_state, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not write the state of organization \"%s\"", o->org);
+	o->armed = DatumGetBool(credits_get_notnull(0, 1));
+	{
+		bool		isnull;
+		Datum		d = credits_get(0, 2, &isnull);
+
+		o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+	}
+	o->grants_loaded = false;
+	o->uncreated_start = DT_NOBEGIN;
+	if (o->members != NULL)
+		hash_destroy(o->members);
+	o->members = NULL;
+}
+
+/* ---------------------------------------------------------------------
+ * Periods and plan values
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * The usage period containing t: the cycle's period (extended before the
+ * anchor and past the contract), split at the last plan restart.
+ */
+void
+org_usage_period(const OrgInfo *info, TimestampTz t,
+				 TimestampTz *start, TimestampTz *end)
+{
+	pg_tz	   *tz = cycle_tz(info->cycle);
+	int64		k = cycle_index_at(info->cycle, tz, t);
+	TimestampTz cut = info->cycle_cut;
+
+	*start = cycle_period_start(info->cycle, tz, k);
+	*end = cycle_period_start(info->cycle, tz, k + 1);
+	if (!TIMESTAMP_IS_NOBEGIN(cut))
+	{
+		if (t >= cut && *start < cut)
+			*start = cut;
+		else if (t < cut && *end > cut)
+			*end = cut;
+	}
+}
+
+/*
+ * The plan period containing t, cut to start at the last plan restart;
+ * false outside the contract.
+ */
+bool
+org_plan_period(const OrgInfo *info, TimestampTz t,
+				TimestampTz *start, TimestampTz *end)
+{
+	pg_tz	   *tz = cycle_tz(info->cycle);
+	Cycle	   *c = info->cycle;
+	TimestampTz first = cycle_period_start(c, tz, 0);
+	TimestampTz cut = info->cycle_cut;
+	int64		k;
+
+	if (t < first)
+		return false;
+	k = cycle_index_at(c, tz, t);
+	if (c->periods > 0 && k >= c->periods)
+		return false;
+	*start = cycle_period_start(c, tz, k);
+	*end = cycle_period_start(c, tz, k + 1);
+	if (!TIMESTAMP_IS_NOBEGIN(cut))
+	{
+		if (t >= cut && *start < cut)
+			*start = cut;
+		else if (t < cut && *end > cut)
+			*end = cut;
+	}
+	return true;
+}
+
+/*
+ * Plan credits in force at the start of a plan period (or at the org's
+ * creation, if later), and the period's entitlement: the largest value in
+ * force from then until now.
+ */
+void
+org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
+				TimestampTz now, int64 *at_start, int64 *entitlement)
+{
+	Datum		args[4];
+	bool		isnull;
+	Datum		d;
+	TimestampTz from = Max(period_start, info->created_at);
+
+	args[0] = org;
+	args[1] = TimestampTzGetDatum(from);
+	args[2] = TimestampTzGetDatum(now);
+	args[3] = Int64GetDatum(info->plan_credits);
+	credits_run(&q_plan_values, args, NULL, true, 1);
+	*at_start = DatumGetInt64(credits_get_notnull(0, 1));
+	d = credits_get(0, 2, &isnull);
+	*entitlement = *at_start;
+	if (!isnull && DatumGetInt64(d) > *entitlement)
+		*entitlement = DatumGetInt64(d);
+}
+
+/* ---------------------------------------------------------------------
+ * Grants
+ * ---------------------------------------------------------------------
+ */
+
+/* Consumption order: soonest expiry, never-expiring last, starts_at, id */
+static int
+grant_order(const void *a, const void *b)
+{
+	const GrantSlot *x = (const GrantSlot *) a;
+	const GrantSlot *y = (const GrantSlot *) b;
+
+	if (x->expires_at != y->expires_at)
+		return x->expires_at < y->expires_at ? -1 : 1;
+	if (x->starts_at != y->starts_at)
+		return x->starts_at < y->starts_at ? -1 : 1;
+	if (x->id != y->id)
+		return x->id < y->id ? -1 : 1;
+	return 0;
+}
+
+static char
+kind_code(const char *kind)
+{
+	switch (kind[0])
+	{
+		case 'p':
+			return 'p';
+		case 'r':
+			return 'r';
+		case 'o':
+			return 'o';
+		default:
+			return 'a';
+	}
+}
+
+static GrantSlot *
+append_slot(OrgEntry *o)
+{
+	if (o->ngrants == o->maxgrants)
+	{
+		int			newmax = o->maxgrants < 8 ? 8 : o->maxgrants * 2;
+
+		if (o->grants == NULL)
+			o->grants = MemoryContextAlloc(cache_context,
+										   newmax * sizeof(GrantSlot));
+		else
+			o->grants = repalloc(o->grants, newmax * sizeof(GrantSlot));
+		o->maxgrants = newmax;
+	}
+	return &o->grants[o->ngrants++];
+}
+
+/* Loads the grants that have not expired at the clock */
+void
+org_load_grants(OrgEntry *o, TimestampTz now)
+{
+	Datum		args[2];
+	uint64		n;
+
+	/* a clock moved backwards can make expired grants live again */
+	if (o->grants_loaded && now >= o->grants_clock)
+		return;
+
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = TimestampTzGetDatum(now);
+	n = credits_run(&q_load_grants, args, NULL, false, 0);
+	o->ngrants = 0;
+	for (uint64 i = 0; i < n; i++)
+	{
+		GrantSlot  *g = append_slot(o);
+		bool		isnull;
+		Datum		d;
+
+		g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(i, 1));
+		g->id = DatumGetInt64(credits_get_notnull(i, 2));
+		g->kind = kind_code(TextDatumGetCString(credits_get_notnull(i, 3)));
+		g->amount = DatumGetInt64(credits_get_notnull(i, 4));
+		g->remaining = DatumGetInt64(credits_get_notnull(i, 5));
+		g->starts_at = DatumGetTimestampTz(credits_get_notnull(i, 6));
+		d = credits_get(i, 7, &isnull);
+		g->expires_at = timestamptz_or_noend(d, isnull);
+	}
+	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+	o->grants_loaded = true;
+	o->grants_clock = now;
+}
+
+bool
+grant_spendable(const GrantSlot *g, TimestampTz now)
+{
+	if (g->remaining <= 0)
+		return false;
+	if (!TIMESTAMP_IS_NOEND(g->expires_at) && now >= g->expires_at)
+		return false;
+	/* plan grants from their period start; others whenever visible */
+	if (g->kind == 'p' && now < g->starts_at)
+		return false;
+	return true;
+}
+
+GrantSlot *
+org_find_plan_grant(OrgEntry *o, TimestampTz start)
+{
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (o->grants[i].kind == 'p' && o->grants[i].starts_at == start)
+			return &o->grants[i];
+	}
+	return NULL;
+}
+
+/* Amount the uncreated plan grant of the period starting at start has */
+static int64
+uncreated_amount(OrgEntry *o, TimestampTz start, TimestampTz now)
+{
+	if (o->uncreated_start != start)
+	{
+		int64		at_start;
+		int64		entitlement;
+
+		org_plan_values(CStringGetTextDatum(o->org), &o->info, start, now,
+						&at_start, &entitlement);
+		o->uncreated_start = start;
+		o->uncreated_amount = at_start;
+	}
+	return o->uncreated_amount;
+}
+
+/*
+ * A grant of the org by id, loading it into the cache even if it has
+ * expired; NULL if the org has no such grant.
+ */
+GrantSlot *
+org_find_grant(OrgEntry *o, int64 id, TimestampTz now)
+{
+	Datum		args[2];
+	GrantSlot  *g;
+	bool		isnull;
+	Datum		d;
+
+	org_load_grants(o, now);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (o->grants[i].id == id)
+			return &o->grants[i];
+	}
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = Int64GetDatum(id);
+	if (credits_run(&q_load_grant, args, NULL, false, 1) != 1)
+		return NULL;
+	g = append_slot(o);
+	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+	g->id = DatumGetInt64(credits_get_notnull(0, 2));
+	g->kind = kind_code(TextDatumGetCString(credits_get_notnull(0, 3)));
+	g->amount = DatumGetInt64(credits_get_notnull(0, 4));
+	g->remaining = DatumGetInt64(credits_get_notnull(0, 5));
+	g->starts_at = DatumGetTimestampTz(credits_get_notnull(0, 6));
+	d = credits_get(0, 7, &isnull);
+	g->expires_at = timestamptz_or_noend(d, isnull);
+	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (o->grants[i].id == id)
+			return &o->grants[i];
+	}
+	return NULL;
+}
+
+/* Makes the next use re-read the org's grants */
+void
+org_invalidate_grants(OrgEntry *o)
+{
+	o->grants_loaded = false;
+	o->uncreated_start = DT_NOBEGIN;
+}
+
+/*
+ * Credits spendable now, including the current plan period's grant if it
+ * has not been created yet.
+ */
+int64
+org_spendable(OrgEntry *o, TimestampTz now)
+{
+	int64		total = 0;
+	TimestampTz start;
+	TimestampTz end;
+
+	org_load_grants(o, now);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (grant_spendable(&o->grants[i], now))
+			total += o->grants[i].remaining;
+	}
+	if (org_plan_period(&o->info, now, &start, &end) &&
+		org_find_plan_grant(o, start) == NULL)
+		total += uncreated_amount(o, start, now);
+	return total;
+}
+
+/*
+ * Creates a grant with its "grant" ledger entry and adds it to the cache.
+ * ledger_at is when the grant took effect.  Returns NULL if a unique
+ * index refused it (only a referral of another org can collide, since
+ * this org is locked).
+ */
+GrantSlot *
+org_add_grant(OrgEntry *o, const char *kind, int64 amount,
+			  TimestampTz starts_at, TimestampTz expires_at,
+			  Datum ref, bool ref_null, TimestampTz now, TimestampTz ledger_at,
+			  Datum note, bool note_null)
+{
+	Datum		args[7];
+	char		nulls[7] = "       ";
+	Datum		org = CStringGetTextDatum(o->org);
+	GrantSlot  *g;
+	GrantSlot	slot;
+
+	org_load_grants(o, now);
+	args[0] = org;
+	args[1] = CStringGetTextDatum(kind);
+	args[2] = Int64GetDatum(amount);
+	args[3] = TimestampTzGetDatum(starts_at);
+	args[4] = tz_datum_or_null(expires_at, &nulls[4]);
+	args[5] = ref;
+	nulls[5] = ref_null ? 'n' : ' ';
+	args[6] = TimestampTzGetDatum(now);
+	if (credits_run(&q_insert_grant, args, nulls, false, 1) != 1)
+		return NULL;
+
+	slot.id = DatumGetInt64(credits_get_notnull(0, 1));
+	slot.tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 2));
+	slot.kind = kind_code(kind);
+	slot.amount = amount;
+	slot.remaining = amount;
+	slot.starts_at = starts_at;
+	slot.expires_at = expires_at;
+
+	ledger_append(org, 0, ledger_at, LEDGER_GRANT, amount, slot.id,
+				  (Datum) 0, true, (Datum) 0, true, ref, ref_null,
+				  note, note_null);
+
+	g = append_slot(o);
+	*g = slot;
+	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (o->grants[i].id == slot.id)
+			return &o->grants[i];
+	}
+	elog(ERROR, "grant " INT64_FORMAT " vanished from the cache", slot.id);
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Creates the plan grant of the plan period containing now, if missing;
+ * returns it, or NULL if there is no plan period now.
+ */
+GrantSlot *
+org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
+{
+	TimestampTz start;
+	TimestampTz end;
+	GrantSlot  *g;
+
+	if (!org_plan_period(&o->info, now, &start, &end))
+		return NULL;
+	org_load_grants(o, now);
+	g = org_find_plan_grant(o, start);
+	if (g != NULL)
+		return g;
+	return org_add_grant(o, "plan", uncreated_amount(o, start, now),
+						 start, end, (Datum) 0, true, now, start,
+						 (Datum) 0, true);
+}
+
+/*
+ * Adds delta (negative: takes) to a grant's remaining credits.  The
+ * caller writes the ledger entry.
+ */
+void
+org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
+{
+	Datum		args[3];
+
+	args[0] = PointerGetDatum(&g->tid);
+	args[1] = Int64GetDatum(g->id);
+	args[2] = Int64GetDatum(delta);
+	credits_allow_protected_writes(true);
+	if (credits_run(&q_grant_add_tid, args, NULL, false, 1) != 1)
+	{
+		/* the cached ctid is stale: find the row by its key */
+		args[0] = Int64GetDatum(g->id);
+		args[1] = Int64GetDatum(delta);
+		if (credits_run(&q_grant_add_id, args, NULL, false, 1) != 1)
+			elog(ERROR, "grant " INT64_FORMAT " disappeared", g->id);
+	}
+	credits_allow_protected_writes(false);
+	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+	g->remaining = DatumGetInt64(credits_get_notnull(0, 2));
+}
+
+/* ---------------------------------------------------------------------
+ * Members and usage
+ * ---------------------------------------------------------------------
+ */
+
+/* A member of a locked org (exists = false if unknown) */
+MemberSlot *
+org_member(OrgEntry *o, Datum member)
+{
+	char		key[CREDITS_KEY_MAXLEN + 1];
+	MemberSlot *m;
+	bool		found;
+
+	if (o->members == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = CREDITS_KEY_MAXLEN + 1;
+		ctl.entrysize = sizeof(MemberSlot);
+		ctl.hcxt = cache_context;
+		o->members = hash_create("credits members", 16, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	key_to_buf(member, key);
+	m = hash_search(o->members, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		Datum		args[2];
+
+		args[0] = CStringGetTextDatum(o->org);
+		args[1] = member;
+		m->usage_loaded = false;
+		if (credits_run(&q_member, args, NULL, false, 1) == 1)
+		{
+			bool		isnull;
+			Datum		d;
+
+			m->exists = true;
+			m->active = DatumGetBool(credits_get_notnull(0, 1));
+			d = credits_get(0, 2, &isnull);
+			m->has_limit = !isnull;
+			m->period_limit = isnull ? 0 : DatumGetInt64(d);
+		}
+		else
+		{
+			m->exists = false;
+			m->active = false;
+			m->has_limit = false;
+			m->period_limit = 0;
+		}
+	}
+	return m;
+}
+
+/* Loads the member's usage in the usage period starting at start */
+void
+org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start)
+{
+	Datum		args[3];
+
+	if (m->usage_loaded && m->usage_start == start)
+		return;
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = CStringGetTextDatum(m->member);
+	args[2] = TimestampTzGetDatum(start);
+	m->usage_start = start;
+	m->usage_loaded = true;
+	if (credits_run(&q_usage_get, args, NULL, false, 1) == 1)
+	{
+		m->usage_row = true;
+		m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+		m->used = DatumGetInt64(credits_get_notnull(0, 2));
+	}
+	else
+	{
+		m->usage_row = false;
+		m->used = 0;
+	}
+}
+
+/* Adds delta to the member's usage in the loaded usage period */
+void
+org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
+{
+	Datum		args[5];
+	Datum		org = CStringGetTextDatum(o->org);
+
+	Assert(m->usage_loaded);
+	if (m->usage_row)
+	{
+		args[0] = PointerGetDatum(&m->usage_tid);
+		args[1] = Int64GetDatum(delta);
+		args[2] = org;
+		args[3] = member;
+		args[4] = TimestampTzGetDatum(m->usage_start);
+		if (credits_run(&q_usage_add_tid, args, NULL, false, 1) == 1)
+		{
+			m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+			m->used = DatumGetInt64(credits_get_notnull(0, 2));
+			return;
+		}
+	}
+	args[0] = org;
+	args[1] = member;
+	args[2] = TimestampTzGetDatum(m->usage_start);
+	args[3] = Int64GetDatum(delta);
+	if (credits_run(&q_usage_upsert, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not record usage");
+	m->usage_row = true;
+	m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+	m->used = DatumGetInt64(credits_get_notnull(0, 2));
+}
+
+/* ---------------------------------------------------------------------
+ * Ledger
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Appends a ledger entry; id 0 takes the next id.  Returns the id.
+ */
+int64
+ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
+			  int64 amount, int64 grant_id,
+			  Datum member, bool member_null,
+			  Datum prospect, bool prospect_null,
+			  Datum ref, bool ref_null,
+			  Datum note, bool note_null)
+{
+	Datum		args[12];
+	char		nulls[12] = "            ";
+
+	args[0] = Int64GetDatum(id);
+	nulls[0] = id == 0 ? 'n' : ' ';
+	args[1] = org;
+	args[2] = TimestampTzGetDatum(at);
+	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[4] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	args[5] = CStringGetTextDatum(kind);
+	args[6] = Int64GetDatum(amount);
+	args[7] = Int64GetDatum(grant_id);
+	args[8] = member;
+	nulls[8] = member_null ? 'n' : ' ';
+	args[9] = prospect;
+	nulls[9] = prospect_null ? 'n' : ' ';
+	args[10] = ref;
+	nulls[10] = ref_null ? 'n' : ' ';
+	args[11] = note;
+	nulls[11] = note_null ? 'n' : ' ';
+	if (credits_run(&q_ledger_insert, args, nulls, false, 1) != 1)
+		elog(ERROR, "could not append to the ledger");
+	return DatumGetInt64(credits_get_notnull(0, 1));
+}
+
+/* Reserves the id of a ledger entry written later in the transaction */
+int64
+ledger_next_id(void)
+{
+	credits_run(&q_ledger_next, NULL, NULL, false, 1);
+	return DatumGetInt64(credits_get_notnull(0, 1));
+}
+
+/* ---------------------------------------------------------------------
+ * Limits and the low-balance signal
+ * ---------------------------------------------------------------------
+ */
+
+/* Refuses to raise an org's spendable credits above 10^15 (22003) */
+void
+org_check_total(OrgEntry *o, TimestampTz now, int64 adding)
+{
+	int64		left = org_spendable(o, now);
+
+	if (left + adding > CREDITS_TOTAL_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("organization \"%s\" would hold too many credits", o->org),
+				 errdetail("It has " INT64_FORMAT " spendable credits; adding " INT64_FORMAT " would pass the limit of " INT64_FORMAT ".",
+						   left, adding, CREDITS_TOTAL_MAX)));
+}
+
+/* ZC001, with the next renewal in the hint when there is one */
+void
+org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
+{
+	TimestampTz start;
+	TimestampTz end;
+	bool		renews = false;
+
+	if (org_plan_period(&o->info, now, &start, &end))
+	{
+		TimestampTz next_start;
+		TimestampTz next_end;
+
+		renews = !TIMESTAMP_NOT_FINITE(end) &&
+			org_plan_period(&o->info, end, &next_start, &next_end);
+	}
+	else
+	{
+		/* before the contract starts, the first period is the renewal */
+		TimestampTz first = cycle_period_start(o->info.cycle,
+											   cycle_tz(o->info.cycle), 0);
+
+		if (now < first)
+		{
+			end = first;
+			renews = true;
+		}
+	}
+
+	if (renews)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_NO_CREDITS),
+				 errmsg("organization \"%s\" does not have enough credits", o->org),
+				 errdetail("It has " INT64_FORMAT " spendable credits; " INT64_FORMAT " are needed.",
+						   left, needed),
+				 errhint("The plan renews at %s; buy one-time credits to go on before then.",
+						 timestamptz_to_str(end))));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_NO_CREDITS),
+				 errmsg("organization \"%s\" does not have enough credits", o->org),
+				 errdetail("It has " INT64_FORMAT " spendable credits; " INT64_FORMAT " are needed.",
+						   left, needed),
+				 errhint("The plan has no further period: buy one-time credits or renew the contract.")));
+}
+
+/*
+ * The low-balance signal (SPEC section 6a), after a write to the org:
+ * NOTIFY once when the credits left fall to the threshold, re-arm when
+ * they rise above it.
+ */
+void
+org_signal(OrgEntry *o, TimestampTz now)
+{
+	int64		left;
+	Datum		args[2];
+
+	if (!o->info.has_threshold)
+		return;
+	left = org_spendable(o, now);
+	if (left <= o->info.threshold && o->armed)
+	{
+		StringInfoData payload;
+
+		initStringInfo(&payload);
+		appendStringInfoString(&payload, "{\"org\": ");
+		escape_json(&payload, o->org);
+		appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
+						 ", \"threshold\": " INT64_FORMAT "}",
+						 left, o->info.threshold);
+		Async_Notify("credits_low_balance", payload.data);
+		o->armed = false;
+	}
+	else if (left > o->info.threshold && !o->armed)
+		o->armed = true;
+	else
+		return;
+
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = BoolGetDatum(o->armed);
+	credits_run(&q_set_armed, args, NULL, false, 1);
+}

@@ -1,0 +1,114 @@
+/*-------------------------------------------------------------------------
+ *
+ * query.c
+ *	  Running the extension's own statements through SPI, and the argument
+ *	  checks every entry point shares.
+ *
+ * Statements are prepared once per backend and kept (SPI_keepplan); the
+ * plan cache replans them after DDL.  All statements name their tables
+ * with the schema, and run inside SECURITY DEFINER functions whose
+ * search_path is pg_catalog, pg_temp.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+
+#include "credits.h"
+
+/*
+ * Runs a statement with the given parameters (nulls as for
+ * SPI_execute_plan); returns the number of rows processed.  The caller
+ * must be connected to SPI.
+ */
+uint64
+credits_run(CreditsQuery *q, Datum *values, const char *nulls,
+			bool read_only, long count)
+{
+	int			rc;
+
+	if (q->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
+				 q->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "SPI_keepplan failed");
+		q->plan = plan;
+	}
+	rc = SPI_execute_plan(q->plan, values, nulls, read_only, count);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s",
+			 q->sql, SPI_result_code_string(rc));
+	return SPI_processed;
+}
+
+/* Column col (from 1) of result row row (from 0) */
+Datum
+credits_get(int row, int col, bool *isnull)
+{
+	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc,
+						 col, isnull);
+}
+
+Datum
+credits_get_notnull(int row, int col)
+{
+	bool		isnull;
+	Datum		d = credits_get(row, col, &isnull);
+
+	if (isnull)
+		elog(ERROR, "unexpected null in column %d of an internal query", col);
+	return d;
+}
+
+/*
+ * Checks an external key (org, member, prospect, ref, referred): not
+ * NULL (22004), 1 to 256 bytes (22023 empty, 22001 longer).
+ */
+void
+credits_check_key(Datum key, bool isnull, const char *what)
+{
+	text	   *t;
+	int			len;
+
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s cannot be null", what)));
+	t = DatumGetTextPP(key);
+	len = VARSIZE_ANY_EXHDR(t);
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s cannot be empty", what)));
+	if (len > CREDITS_KEY_MAXLEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
+				 errmsg("%s is too long", what),
+				 errdetail("The key is %d bytes long; keys are at most %d bytes.",
+						   len, CREDITS_KEY_MAXLEN),
+				 errhint("Use opaque identifiers such as UUIDs or database keys as keys.")));
+}
+
+/* Checks an amount of credits: 1 .. 10^12 (22023 below, 22003 above) */
+void
+credits_check_amount(int64 amount, const char *what)
+{
+	if (amount <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be positive", what),
+				 errdetail("The %s is " INT64_FORMAT ".", what, amount)));
+	if (amount > CREDITS_AMOUNT_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("%s is out of range", what),
+				 errdetail("The %s is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per grant or call.",
+						   what, amount, CREDITS_AMOUNT_MAX)));
+}

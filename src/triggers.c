@@ -1,0 +1,502 @@
+/*-------------------------------------------------------------------------
+ *
+ * triggers.c
+ *	  Triggers on the extension's tables: the history they protect, and
+ *	  what INSERT, UPDATE and DELETE of organizations and members do.
+ *
+ * credits.protect(mode) refuses UPDATE, DELETE and TRUNCATE with ZC006:
+ * on the ledger always ('always'), on grants and stored unlocks unless the
+ * extension itself is writing ('internal').
+ *
+ * Row triggers on credits.orgs and credits.members lock the org first
+ * (SPEC section 7).  An UPDATE of an org applies plan changes (upgrades at
+ * once, other changes from the next period), cycle changes (the plan
+ * restarts at the clock) and threshold changes (the signal re-arms).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "org.h"
+
+static CreditsQuery q_has_history = {
+	"SELECT EXISTS (SELECT 1 FROM credits.ledger WHERE org = $1)"
+	"    OR EXISTS (SELECT 1 FROM credits.grants WHERE org = $1)"
+	"    OR EXISTS (SELECT 1 FROM credits.unlock_rows WHERE org = $1)",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_any_history = {
+	"SELECT EXISTS (SELECT 1 FROM credits.ledger)"
+	"    OR EXISTS (SELECT 1 FROM credits.grants)"
+	"    OR EXISTS (SELECT 1 FROM credits.unlock_rows)",
+	0, {InvalidOid}, NULL
+};
+
+static CreditsQuery q_forget_org = {
+	"WITH s AS (DELETE FROM credits.org_state WHERE org = $1),"
+	"     u AS (DELETE FROM credits.usage WHERE org = $1)"
+	"DELETE FROM credits.plan_changes WHERE org = $1",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_forget_all = {
+	"WITH s AS (DELETE FROM credits.org_state),"
+	"     u AS (DELETE FROM credits.usage)"
+	"DELETE FROM credits.plan_changes",
+	0, {InvalidOid}, NULL
+};
+
+static CreditsQuery q_history_count = {
+	"SELECT count(*) FROM credits.plan_changes WHERE org = $1",
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_history_add = {
+	"INSERT INTO credits.plan_changes (org, at, plan_credits) VALUES ($1, $2, $3)",
+	3, {TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+static CreditsQuery q_top_up = {
+	"UPDATE credits.grants SET amount = amount + $2, remaining = remaining + $2"
+	" WHERE id = $1",
+	2, {INT8OID, INT8OID}, NULL
+};
+
+static CreditsQuery q_end_grant = {
+	"UPDATE credits.grants SET expires_at = $2, remaining = 0 WHERE id = $1",
+	2, {INT8OID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_set_cut = {
+	"UPDATE credits.org_state SET cycle_cut = $2, armed = armed WHERE org = $1",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_rearm = {
+	"UPDATE credits.org_state SET armed = true WHERE org = $1",
+	1, {TEXTOID}, NULL
+};
+
+static TriggerData *
+trigger_data(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", name)));
+	return (TriggerData *) fcinfo->context;
+}
+
+static Datum
+attr(TriggerData *td, HeapTuple tuple, const char *name, bool *isnull)
+{
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	int			attnum = SPI_fnumber(desc, name);
+
+	if (attnum <= 0)
+		elog(ERROR, "column \"%s\" is missing from \"%s\"",
+			 name, RelationGetRelationName(td->tg_relation));
+	return heap_getattr(tuple, attnum, desc, isnull);
+}
+
+static bool
+text_changed(TriggerData *td, const char *name)
+{
+	bool		n1;
+	bool		n2;
+	Datum		a = attr(td, td->tg_trigtuple, name, &n1);
+	Datum		b = attr(td, td->tg_newtuple, name, &n2);
+
+	if (n1 || n2)
+		return n1 != n2;
+	return !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a, b));
+}
+
+static void
+report_history(const char *what, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_HISTORY),
+			 errmsg("%s", what),
+			 errdetail("%s", detail),
+			 errhint("%s", hint)));
+}
+
+/* ---------------------------------------------------------------------
+ * credits.protect
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(credits_protect);
+Datum
+credits_protect(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_protect");
+	const char *table = RelationGetRelationName(td->tg_relation);
+	bool		always = td->tg_trigger->tgnargs > 0 &&
+		strcmp(td->tg_trigger->tgargs[0], "always") == 0;
+	const char *action;
+
+	if (!always && credits_protected_writes_allowed() &&
+		!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+							   td->tg_newtuple : td->tg_trigtuple);
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		action = "update";
+	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		action = "delete from";
+	else
+		action = "truncate";
+
+	if (strcmp(table, "ledger") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_HISTORY),
+				 errmsg("cannot %s credits.ledger", action),
+				 errdetail("The ledger is append-only: it is the history of every credit."),
+				 errhint("Record a correction with credits.adjust() or credits.revoke_grant().")));
+	else if (strcmp(table, "unlock_rows") == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_HISTORY),
+				 errmsg("cannot %s credits.unlocks", action),
+				 errdetail("Unlocks change only through the extension's functions."),
+				 errhint("Use credits.refund() to undo an unlock.")));
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_HISTORY),
+				 errmsg("cannot %s credits.%s", action, table),
+				 errdetail("Grants change only through the extension's functions, so that the ledger explains every credit."),
+				 errhint("Use credits.adjust() or credits.revoke_grant().")));
+	return PointerGetDatum(NULL);	/* keep compiler quiet */
+}
+
+/* ---------------------------------------------------------------------
+ * credits.orgs
+ * ---------------------------------------------------------------------
+ */
+
+static void
+check_org_row(TriggerData *td, HeapTuple tuple)
+{
+	bool		isnull;
+	Datum		d;
+
+	d = attr(td, tuple, "org", &isnull);
+	credits_check_key(d, isnull, "organization");
+	d = attr(td, tuple, "plan_credits", &isnull);
+	if (!isnull)
+	{
+		int64		v = DatumGetInt64(d);
+
+		if (v < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("plan_credits cannot be negative"),
+					 errdetail("plan_credits is " INT64_FORMAT ".", v)));
+		if (v > CREDITS_AMOUNT_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("plan_credits is out of range"),
+					 errdetail("plan_credits is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per period.",
+							   v, CREDITS_AMOUNT_MAX)));
+	}
+	d = attr(td, tuple, "low_balance_threshold", &isnull);
+	if (!isnull && DatumGetInt64(d) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("low_balance_threshold cannot be negative"),
+				 errhint("Set it to NULL to turn the low-balance signal off.")));
+}
+
+/* BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs, FOR EACH ROW */
+PG_FUNCTION_INFO_V1(credits_orgs_before);
+Datum
+credits_orgs_before(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_orgs_before");
+	bool		isnull;
+	Datum		org;
+	Datum		args[1];
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		/* an INSERT writes nothing else: plan grants come lazily */
+		check_org_row(td, td->tg_trigtuple);
+		credits_require_clock_writes();
+		return PointerGetDatum(td->tg_trigtuple);
+	}
+
+	org = attr(td, td->tg_trigtuple, "org", &isnull);
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+	{
+		if (text_changed(td, "org"))
+			report_history("cannot change the key of an organization",
+						   "Its history is recorded under the key it has.",
+						   "Create a new organization instead.");
+		check_org_row(td, td->tg_newtuple);
+		credits_require_clock_writes();
+		SPI_connect();
+		org_lock(org, false);
+		SPI_finish();
+		return PointerGetDatum(td->tg_newtuple);
+	}
+
+	/* DELETE: only without history; its internal rows go with it */
+	credits_require_clock_writes();
+	SPI_connect();
+	org_lock(org, false);
+	args[0] = org;
+	credits_run(&q_has_history, args, NULL, false, 1);
+	if (DatumGetBool(credits_get_notnull(0, 1)))
+		report_history(psprintf("cannot delete organization \"%s\"",
+								TextDatumGetCString(org)),
+					   "The organization has credits history, which is kept.",
+					   "Freeze the organization, or give its cycle a period count to end its contract.");
+	credits_run(&q_forget_org, args, NULL, false, 0);
+	org_forget(TextDatumGetCString(org));
+	SPI_finish();
+	return PointerGetDatum(td->tg_trigtuple);
+}
+
+/* BEFORE TRUNCATE ON credits.orgs */
+PG_FUNCTION_INFO_V1(credits_orgs_truncate);
+Datum
+credits_orgs_truncate(PG_FUNCTION_ARGS)
+{
+	trigger_data(fcinfo, "credits_orgs_truncate");
+	SPI_connect();
+	credits_run(&q_any_history, NULL, NULL, false, 1);
+	if (DatumGetBool(credits_get_notnull(0, 1)))
+		report_history("cannot truncate credits.orgs",
+					   "Organizations have credits history, which is kept.",
+					   "Freeze organizations, or end their contracts, instead.");
+	credits_run(&q_forget_all, NULL, NULL, false, 0);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * Plan credits changed from old to new at now.  Upgrades above the
+ * current period's entitlement top up its plan grant at once; everything
+ * else applies from the next period start.  restarted: the plan restarted
+ * in this UPDATE, and the new value is simply its first entitlement.
+ */
+static void
+plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
+			 TimestampTz now, bool restarted)
+{
+	Datum		args[3];
+	TimestampTz start;
+	TimestampTz end;
+
+	/* history starts with the value the org was created with */
+	args[0] = org;
+	credits_run(&q_history_count, args, NULL, false, 1);
+	if (DatumGetInt64(credits_get_notnull(0, 1)) == 0)
+	{
+		args[1] = TimestampTzGetDatum(o->info.created_at);
+		args[2] = Int64GetDatum(old_value);
+		credits_run(&q_history_add, args, NULL, false, 0);
+	}
+
+	if (!restarted && org_plan_period(&o->info, now, &start, &end))
+	{
+		int64		at_start;
+		int64		entitlement;
+
+		/* o->info still has the old plan_credits: values before this change */
+		org_plan_values(org, &o->info, start, now, &at_start, &entitlement);
+		if (new_value > entitlement)
+		{
+			GrantSlot  *g = org_ensure_plan_grant(o, now);
+			int64		delta = new_value - entitlement;
+			Datum		targs[2];
+
+			if (g == NULL)
+				elog(ERROR, "plan period without a plan grant");
+			targs[0] = Int64GetDatum(g->id);
+			targs[1] = Int64GetDatum(delta);
+			credits_allow_protected_writes(true);
+			credits_run(&q_top_up, targs, NULL, false, 0);
+			credits_allow_protected_writes(false);
+			ledger_append(org, 0, now, LEDGER_GRANT, delta, g->id,
+						  (Datum) 0, true, (Datum) 0, true,
+						  (Datum) 0, true,
+						  CStringGetTextDatum("plan upgrade"), false);
+		}
+	}
+
+	args[1] = TimestampTzGetDatum(now);
+	args[2] = Int64GetDatum(new_value);
+	credits_run(&q_history_add, args, NULL, false, 0);
+}
+
+/*
+ * The cycle changed at now.  If the plan and usage periods at now are
+ * the same ranges as before, nothing else happens; otherwise the plan
+ * restarts: the current plan grant ends now (its credits expire) and the
+ * new cycle's periods are cut to start now.  Returns true on a restart.
+ */
+static bool
+cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
+{
+	OrgInfo		new_info = o->info;
+	TimestampTz ps_old = 0,
+				pe_old = 0,
+				ps_new = 0,
+				pe_new = 0;
+	TimestampTz us_old,
+				ue_old,
+				us_new,
+				ue_new;
+	bool		p_old;
+	bool		p_new;
+	Datum		args[2];
+
+	new_info.cycle = new_cycle;
+	p_old = org_plan_period(&o->info, now, &ps_old, &pe_old);
+	p_new = org_plan_period(&new_info, now, &ps_new, &pe_new);
+	org_usage_period(&o->info, now, &us_old, &ue_old);
+	org_usage_period(&new_info, now, &us_new, &ue_new);
+	if (p_old == p_new && (!p_old || (ps_old == ps_new && pe_old == pe_new)) &&
+		us_old == us_new && ue_old == ue_new)
+		return false;
+
+	if (p_old)
+	{
+		GrantSlot  *g;
+
+		org_load_grants(o, now);
+		g = org_find_plan_grant(o, ps_old);
+		if (g != NULL)
+		{
+			int64		left = g->remaining;
+			Datum		gargs[2];
+
+			gargs[0] = Int64GetDatum(g->id);
+			gargs[1] = TimestampTzGetDatum(now);
+			credits_allow_protected_writes(true);
+			credits_run(&q_end_grant, gargs, NULL, false, 0);
+			credits_allow_protected_writes(false);
+			if (left > 0)
+				ledger_append(org, 0, now, LEDGER_EXPIRE, -left, g->id,
+							  (Datum) 0, true, (Datum) 0, true,
+							  (Datum) 0, true,
+							  CStringGetTextDatum("cycle change"), false);
+		}
+	}
+	args[0] = org;
+	args[1] = TimestampTzGetDatum(now);
+	credits_run(&q_set_cut, args, NULL, false, 0);
+	return true;
+}
+
+/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
+PG_FUNCTION_INFO_V1(credits_orgs_after);
+Datum
+credits_orgs_after(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_orgs_after");
+	bool		isnull;
+	bool		n1;
+	bool		n2;
+	Datum		org = attr(td, td->tg_newtuple, "org", &isnull);
+	Cycle	   *old_cycle;
+	Cycle	   *new_cycle;
+	int64		old_plan;
+	int64		new_plan;
+	Datum		t1;
+	Datum		t2;
+	OrgEntry   *o;
+	TimestampTz now = credits_now();
+	bool		restarted = false;
+	Datum		args[1];
+
+	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
+	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
+	old_plan = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits", &isnull));
+	new_plan = DatumGetInt64(attr(td, td->tg_newtuple, "plan_credits", &isnull));
+	t1 = attr(td, td->tg_trigtuple, "low_balance_threshold", &n1);
+	t2 = attr(td, td->tg_newtuple, "low_balance_threshold", &n2);
+
+	SPI_connect();
+	o = org_lock(org, false);
+
+	if (!cycle_equal(old_cycle, new_cycle))
+		restarted = cycle_changed(o, org, new_cycle, now);
+	if (old_plan != new_plan)
+	{
+		if (restarted)
+			o->info.cycle = new_cycle;
+		plan_changed(o, org, old_plan, new_plan, now, restarted);
+	}
+	args[0] = org;
+	if (n1 != n2 || (!n1 && DatumGetInt64(t1) != DatumGetInt64(t2)))
+		credits_run(&q_rearm, args, NULL, false, 0);
+
+	/* the org row, state and grants changed outside the cache: re-read */
+	org_reload(o);
+	org_signal(o, now);
+	SPI_finish();
+	return PointerGetDatum(NULL);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.members
+ * ---------------------------------------------------------------------
+ */
+
+/* BEFORE INSERT OR UPDATE OR DELETE ON credits.members, FOR EACH ROW */
+PG_FUNCTION_INFO_V1(credits_members_before);
+Datum
+credits_members_before(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_members_before");
+	HeapTuple	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+		td->tg_newtuple : td->tg_trigtuple;
+	bool		isnull;
+	Datum		org = attr(td, td->tg_trigtuple, "org", &isnull);
+	Datum		d;
+	OrgEntry   *o;
+
+	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
+		(text_changed(td, "org") || text_changed(td, "member")))
+		report_history("cannot change the key of a member",
+					   "The member's history is recorded under the key it has.",
+					   "Deactivate the member and add a new one instead.");
+	if (!TRIGGER_FIRED_BY_DELETE(td->tg_event))
+	{
+		credits_check_key(org, isnull, "organization");
+		d = attr(td, row, "member", &isnull);
+		credits_check_key(d, isnull, "member");
+		d = attr(td, row, "period_limit", &isnull);
+		if (!isnull && DatumGetInt64(d) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("period_limit cannot be negative"),
+					 errhint("Set it to NULL for no limit.")));
+	}
+	credits_require_clock_writes();
+
+	SPI_connect();
+	/* a cascade from a deleted org finds the org gone */
+	o = org_lock_mode(org, TRIGGER_FIRED_BY_DELETE(td->tg_event) ?
+					  ORG_LOCK_IF_EXISTS : ORG_LOCK_WAIT);
+	/* the member row changes after this: re-read it on next use */
+	if (o != NULL && o->members != NULL)
+		hash_search(o->members,
+					TextDatumGetCString(attr(td, td->tg_trigtuple, "member", &isnull)),
+					HASH_REMOVE, NULL);
+	SPI_finish();
+	return PointerGetDatum(row);
+}

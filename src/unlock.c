@@ -1,0 +1,904 @@
+/*-------------------------------------------------------------------------
+ *
+ * unlock.c
+ *	  Unlocking prospects: credits.unlock, credits.unlock_many,
+ *	  credits.is_unlocked, credits.refund, and the triggers that make
+ *	  INSERT INTO credits.unlocks charge.
+ *
+ * An unlock costs one credit, once per (org, prospect).  Whether the
+ * prospect is already unlocked is decided only after the org is locked,
+ * so concurrent unlocks of one prospect charge exactly once.
+ *
+ * INSERT INTO credits.unlocks goes to credits.unlock_rows (the view is
+ * auto-updatable, so ON CONFLICT works as on a table).  The BEFORE ROW
+ * trigger locks the org and fills in the clock, the usage period and a
+ * reserved ledger id; it fires even for rows ON CONFLICT then skips, so it
+ * never charges.  The AFTER ROW trigger, which fires only for rows really
+ * inserted, charges.  A row that arrives with its ledger id already set
+ * (pg_restore's COPY, or this file's own inserts) is stored as it is.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/proc.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/hsearch.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "org.h"
+
+/* Prospects per batch statement in unlock_many */
+#define UNLOCK_BATCH	1000
+
+/* Ledger ids reserved by the BEFORE trigger for rows still to be charged */
+static HTAB *pending_charges = NULL;
+static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
+
+static CreditsQuery q_is_unlocked = {
+	"SELECT EXISTS (SELECT 1 FROM credits.orgs WHERE org = $1),"
+	"       EXISTS (SELECT 1 FROM credits.unlock_rows"
+	"                WHERE org = $1 AND prospect = $2)",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_unlock_exists = {
+	"SELECT 1 FROM credits.unlock_rows WHERE org = $1 AND prospect = $2",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_unlock_insert = {
+	"INSERT INTO credits.unlock_rows"
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id)"
+	"  VALUES ($1, $2, $3, $4, $5,"
+	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass))"
+	"  RETURNING debit_id",
+	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_unlocked_among = {
+	"SELECT u.p FROM pg_catalog.unnest($2::text[]) AS u(p)"
+	" WHERE EXISTS (SELECT 1 FROM credits.unlock_rows r"
+	"                WHERE r.org = $1 AND r.prospect = u.p)",
+	2, {TEXTOID, TEXTARRAYOID}, NULL
+};
+
+static CreditsQuery q_unlock_insert_many = {
+	"INSERT INTO credits.unlock_rows"
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id)"
+	"  SELECT $1, u.p, $3, $4, $5,"
+	"         pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)"
+	"    FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS u(p, i)"
+	"   ORDER BY u.i"
+	"  RETURNING prospect, debit_id",
+	5, {TEXTOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+};
+
+static CreditsQuery q_debit_many = {
+	"INSERT INTO credits.ledger"
+	"  (id, org, at, recorded_at, actor, kind, amount, grant_id, member, prospect)"
+	"  SELECT u.id, $1, $2, $3, $4, 'debit', -1, u.g, $5, u.p"
+	"    FROM pg_catalog.unnest($6::bigint[], $7::bigint[], $8::text[])"
+	"         AS u(id, g, p)",
+	8, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
+	INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, NULL
+};
+
+static CreditsQuery q_unlock_for_refund = {
+	"SELECT member, unlocked_at, usage_start, debit_id, ctid"
+	"  FROM credits.unlock_rows WHERE org = $1 AND prospect = $2",
+	2, {TEXTOID, TEXTOID}, NULL
+};
+
+static CreditsQuery q_debit_grant = {
+	"SELECT grant_id FROM credits.ledger WHERE id = $1 AND kind = 'debit'",
+	1, {INT8OID}, NULL
+};
+
+static CreditsQuery q_unlock_delete = {
+	"DELETE FROM credits.unlock_rows WHERE ctid = $1 AND org = $2 AND prospect = $3",
+	3, {TIDOID, TEXTOID, TEXTOID}, NULL
+};
+
+/* ---------------------------------------------------------------------
+ * Charging
+ * ---------------------------------------------------------------------
+ */
+
+static void
+report_frozen(OrgEntry *o)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_FROZEN),
+			 errmsg("organization \"%s\" is frozen", o->org),
+			 errdetail("Spending is stopped while the organization is frozen; its credits are kept."),
+			 errhint("Set frozen = false in credits.orgs once the account is settled.")));
+}
+
+static void
+report_member(OrgEntry *o, MemberSlot *m, bool member_null)
+{
+	if (member_null)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
+				 errmsg("a member is required to unlock for organization \"%s\"", o->org),
+				 errdetail("The member is NULL."),
+				 errhint("Name the member who unlocks.")));
+	if (!m->exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
+				 errmsg("member \"%s\" of organization \"%s\" does not exist",
+						m->member, o->org),
+				 errhint("Add the member to credits.members first.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
+			 errmsg("member \"%s\" of organization \"%s\" is not active",
+					m->member, o->org),
+			 errdetail("Only active members spend credits."),
+			 errhint("Set active = true in credits.members to let the member spend again.")));
+}
+
+static void
+report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_LIMIT),
+			 errmsg("member \"%s\" of organization \"%s\" has reached the period limit",
+					m->member, o->org),
+			 errdetail("The limit is " INT64_FORMAT " credits per period; " INT64_FORMAT " are used and " INT64_FORMAT " more are needed.",
+					   m->period_limit, m->used, needed),
+			 errhint("An admin can raise period_limit in credits.members; the period ends at %s.",
+					 timestamptz_to_str(usage_end))));
+}
+
+/*
+ * The checks of a charge of n credits to member, in the order SPEC
+ * section 5 gives (ZC003 was checked by the lock): frozen (ZC008), member
+ * (ZC004); then returns how many of the n the limit and the credits
+ * allow.  *by_limit tells which ran out first.  Loads the member's usage
+ * for the usage period at now.
+ */
+static int64
+charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
+				 TimestampTz now, TimestampTz ustart, int64 n,
+				 bool *by_limit, int64 *left)
+{
+	MemberSlot *m = NULL;
+	int64		allowed = n;
+
+	if (o->info.frozen)
+		report_frozen(o);
+	if (!member_null)
+		m = org_member(o, member);
+	if (member_null || !m->exists || !m->active)
+		report_member(o, m, member_null);
+	org_member_usage(o, m, ustart);
+	*mp = m;
+
+	*by_limit = false;
+	if (m->has_limit)
+	{
+		int64		room = m->period_limit - m->used;
+
+		if (room < 0)
+			room = 0;
+		if (room < allowed)
+		{
+			allowed = room;
+			*by_limit = true;
+		}
+	}
+	*left = org_spendable(o, now);
+	if (*left < allowed)
+	{
+		allowed = *left;
+		*by_limit = false;
+	}
+	return allowed;
+}
+
+/*
+ * Takes one credit for an unlock whose row is written, in consumption
+ * order; returns the grant it came from.
+ */
+static int64
+take_credit(OrgEntry *o, TimestampTz now)
+{
+	org_ensure_plan_grant(o, now);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		GrantSlot  *g = &o->grants[i];
+
+		if (grant_spendable(g, now))
+		{
+			org_change_grant(o, g, -1);
+			return g->id;
+		}
+	}
+	elog(ERROR, "no spendable grant although credits were counted");
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * Charges one unlock whose row already exists, with the ledger id the
+ * row carries: usage, then the grant, then the ledger (lock order).
+ */
+static void
+charge_unlock(OrgEntry *o, MemberSlot *m, Datum member, Datum prospect,
+			  TimestampTz now, int64 debit_id)
+{
+	int64		grant_id;
+
+	org_member_add_usage(o, m, member, 1);
+	grant_id = take_credit(o, now);
+	ledger_append(CStringGetTextDatum(o->org), debit_id, now, LEDGER_DEBIT,
+				  -1, grant_id, member, false, prospect, false,
+				  (Datum) 0, true, (Datum) 0, true);
+}
+
+/* Raises the error for a charge the allowance refused */
+static void
+report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
+			   bool by_limit, int64 left, int64 needed)
+{
+	if (by_limit)
+		report_limit(o, m, uend, needed);
+	org_report_no_credits(o, now, left, needed);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.unlock
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(credits_unlock);
+Datum
+credits_unlock(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		member = PG_GETARG_DATUM(1);
+	Datum		prospect = PG_GETARG_DATUM(2);
+	bool		member_null = PG_ARGISNULL(1);
+	OrgEntry   *o;
+	MemberSlot *m;
+	TimestampTz now;
+	TimestampTz ustart;
+	TimestampTz uend;
+	Datum		args[5];
+	bool		by_limit;
+	int64		left;
+	int64		debit_id;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	if (!member_null)
+		credits_check_key(member, false, "member");
+	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+
+	args[0] = org;
+	args[1] = prospect;
+	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+
+	now = credits_now();
+	org_usage_period(&o->info, now, &ustart, &uend);
+	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
+						 &by_limit, &left) < 1)
+		report_refused(o, m, now, uend, by_limit, left, 1);
+
+	args[2] = member;
+	args[3] = TimestampTzGetDatum(now);
+	args[4] = TimestampTzGetDatum(ustart);
+	if (credits_run(&q_unlock_insert, args, NULL, false, 1) != 1)
+		elog(ERROR, "could not insert an unlock");
+	debit_id = DatumGetInt64(credits_get_notnull(0, 1));
+	charge_unlock(o, m, member, prospect, now, debit_id);
+	org_signal(o, now);
+
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.unlock_many
+ * ---------------------------------------------------------------------
+ */
+
+/* One distinct input prospect and what happened to it */
+typedef struct ManyItem
+{
+	text	   *prospect;
+	bool		was_unlocked;	/* already unlocked before the call */
+	bool		charged;
+	const char *reason;
+} ManyItem;
+
+/* Builds a text[] from items[from .. to) that satisfy want */
+static ArrayType *
+items_array(ManyItem *items, int from, int to, bool only_new, int *count)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * (to - from));
+	int			n = 0;
+
+	for (int i = from; i < to; i++)
+	{
+		if (only_new && (items[i].was_unlocked || !items[i].charged))
+			continue;
+		elems[n++] = PointerGetDatum(items[i].prospect);
+	}
+	*count = n;
+	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
+}
+
+/*
+ * Charges items[from .. to) marked charged: one statement inserts their
+ * unlock rows, one updates the member's usage, one per grant takes the
+ * credits, one writes the debits.
+ */
+static void
+charge_batch(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
+			 int from, int to, TimestampTz now, TimestampTz ustart)
+{
+	int			n;
+	ArrayType  *prospects = items_array(items, from, to, true, &n);
+	Datum		args[8];
+	Datum	   *ids;
+	Datum	   *grant_ids;
+	Datum	   *names;
+	int			done = 0;
+
+	if (n == 0)
+		return;
+
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = PointerGetDatum(prospects);
+	args[2] = member;
+	args[3] = TimestampTzGetDatum(now);
+	args[4] = TimestampTzGetDatum(ustart);
+	if (credits_run(&q_unlock_insert_many, args, NULL, false, 0) != (uint64) n)
+		elog(ERROR, "could not insert %d unlocks", n);
+	ids = palloc(sizeof(Datum) * n);
+	grant_ids = palloc(sizeof(Datum) * n);
+	names = palloc(sizeof(Datum) * n);
+	for (int i = 0; i < n; i++)
+	{
+		names[i] = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(i, 1)));
+		ids[i] = credits_get_notnull(i, 2);
+	}
+
+	org_member_add_usage(o, m, member, n);
+
+	org_ensure_plan_grant(o, now);
+	for (int g = 0; g < o->ngrants && done < n; g++)
+	{
+		GrantSlot  *slot = &o->grants[g];
+		int64		take;
+
+		if (!grant_spendable(slot, now))
+			continue;
+		take = Min(slot->remaining, (int64) (n - done));
+		org_change_grant(o, slot, -take);
+		for (int64 k = 0; k < take; k++)
+			grant_ids[done++] = Int64GetDatum(slot->id);
+	}
+	if (done < n)
+		elog(ERROR, "not enough spendable grants although credits were counted");
+
+	args[1] = TimestampTzGetDatum(now);
+	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	args[3] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
+	args[4] = member;
+	args[5] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[6] = PointerGetDatum(construct_array(grant_ids, n, INT8OID, 8,
+											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	args[7] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false,
+											  TYPALIGN_INT));
+	credits_run(&q_debit_many, args, NULL, false, 0);
+}
+
+PG_FUNCTION_INFO_V1(credits_unlock_many);
+Datum
+credits_unlock_many(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		member = PG_GETARG_DATUM(1);
+	bool		member_null = PG_ARGISNULL(1);
+	ArrayType  *input;
+	bool		partial;
+	Datum	   *elems;
+	bool	   *elem_nulls;
+	int			nelems;
+	ManyItem   *items;
+	int			nitems = 0;
+	HTAB	   *seen;
+	HASHCTL		ctl;
+	OrgEntry   *o;
+	MemberSlot *m = NULL;
+	TimestampTz now;
+	TimestampTz ustart;
+	TimestampTz uend;
+	int64		due = 0;
+	int64		allowed = 0;
+	bool		by_limit = false;
+	int64		left = 0;
+	MemoryContext batch_cxt;
+	MemoryContext old;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	if (!member_null)
+		credits_check_key(member, false, "member");
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("prospects cannot be null")));
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("partial cannot be null")));
+	input = PG_GETARG_ARRAYTYPE_P(2);
+	partial = PG_GETARG_BOOL(3);
+	if (ARR_NDIM(input) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("prospects must be a one-dimensional array")));
+	credits_require_clock_writes();
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	/* distinct prospects, in input order of first appearance */
+	deconstruct_array(input, TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &elem_nulls, &nelems);
+	items = palloc0(sizeof(ManyItem) * Max(nelems, 1));
+	ctl.keysize = CREDITS_KEY_MAXLEN + 1;
+	ctl.entrysize = CREDITS_KEY_MAXLEN + 1;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("credits unlock_many", Max(nelems, 16), &ctl,
+					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	for (int i = 0; i < nelems; i++)
+	{
+		char		key[CREDITS_KEY_MAXLEN + 1];
+		text	   *t;
+		int			len;
+		bool		found;
+
+		credits_check_key(elems[i], elem_nulls[i], "prospect");
+		t = DatumGetTextPP(elems[i]);
+		len = VARSIZE_ANY_EXHDR(t);
+		memcpy(key, VARDATA_ANY(t), len);
+		key[len] = '\0';
+		hash_search(seen, key, HASH_ENTER, &found);
+		if (!found)
+			items[nitems++].prospect = t;
+	}
+	hash_destroy(seen);
+
+	/* outside SPI's memory, which SPI_finish frees */
+	batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
+									  "credits unlock_many batch",
+									  ALLOCSET_DEFAULT_SIZES);
+	SPI_connect();
+	o = org_lock(org, false);
+
+	/* which are unlocked already */
+	for (int from = 0; from < nitems; from += UNLOCK_BATCH)
+	{
+		int			to = Min(from + UNLOCK_BATCH, nitems);
+		int			n;
+		Datum		args[2];
+		uint64		found;
+		HTAB	   *hit;
+		HASHCTL		hctl;
+
+		old = MemoryContextSwitchTo(batch_cxt);
+		args[0] = org;
+		args[1] = PointerGetDatum(items_array(items, from, to, false, &n));
+		found = credits_run(&q_unlocked_among, args, NULL, false, 0);
+		hctl.keysize = CREDITS_KEY_MAXLEN + 1;
+		hctl.entrysize = CREDITS_KEY_MAXLEN + 1;
+		hctl.hcxt = batch_cxt;
+		hit = hash_create("credits unlocked", Max(found, 16), &hctl,
+						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (uint64 r = 0; r < found; r++)
+			hash_search(hit, TextDatumGetCString(credits_get_notnull(r, 1)),
+						HASH_ENTER, NULL);
+		for (int i = from; i < to; i++)
+		{
+			char	   *key = text_to_cstring(items[i].prospect);
+
+			items[i].was_unlocked = hash_search(hit, key, HASH_FIND, NULL) != NULL;
+			if (!items[i].was_unlocked)
+				due++;
+		}
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch_cxt);
+	}
+
+	now = credits_now();
+	org_usage_period(&o->info, now, &ustart, &uend);
+	if (due > 0)
+	{
+		allowed = charge_allowance(o, &m, member, member_null, now, ustart,
+								   due, &by_limit, &left);
+		if (!partial && allowed < due)
+			report_refused(o, m, now, uend, by_limit, left, due);
+	}
+
+	/* decide in input order, then write batch by batch */
+	{
+		int64		budget = allowed;
+
+		for (int i = 0; i < nitems; i++)
+		{
+			if (items[i].was_unlocked)
+				continue;
+			if (budget > 0)
+			{
+				items[i].charged = true;
+				budget--;
+			}
+			else
+				items[i].reason = by_limit ? "limit" : "credits";
+		}
+	}
+	for (int from = 0; from < nitems; from += UNLOCK_BATCH)
+	{
+		old = MemoryContextSwitchTo(batch_cxt);
+		charge_batch(o, m, member, items, from,
+					 Min(from + UNLOCK_BATCH, nitems), now, ustart);
+		SPI_freetuptable(SPI_tuptable);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(batch_cxt);
+	}
+	if (allowed > 0)
+		org_signal(o, now);
+
+	SPI_finish();
+
+	for (int i = 0; i < nitems; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = PointerGetDatum(items[i].prospect);
+		values[1] = BoolGetDatum(items[i].charged);
+		values[2] = BoolGetDatum(items[i].was_unlocked || items[i].charged);
+		if (items[i].reason)
+			values[3] = CStringGetTextDatum(items[i].reason);
+		else
+			nulls[3] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	MemoryContextDelete(batch_cxt);
+	return (Datum) 0;
+}
+
+/* ---------------------------------------------------------------------
+ * credits.is_unlocked
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(credits_is_unlocked);
+Datum
+credits_is_unlocked(PG_FUNCTION_ARGS)
+{
+	Datum		args[2];
+	bool		org_exists;
+	bool		unlocked;
+
+	credits_check_key(PG_GETARG_DATUM(0), PG_ARGISNULL(0), "organization");
+	credits_check_key(PG_GETARG_DATUM(1), PG_ARGISNULL(1), "prospect");
+	args[0] = PG_GETARG_DATUM(0);
+	args[1] = PG_GETARG_DATUM(1);
+
+	SPI_connect();
+	credits_run(&q_is_unlocked, args, NULL, true, 1);
+	org_exists = DatumGetBool(credits_get_notnull(0, 1));
+	unlocked = DatumGetBool(credits_get_notnull(0, 2));
+	SPI_finish();
+
+	if (!org_exists)
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
+				 errmsg("organization \"%s\" does not exist",
+						TextDatumGetCString(args[0]))));
+	PG_RETURN_BOOL(unlocked);
+}
+
+/* ---------------------------------------------------------------------
+ * credits.refund
+ * ---------------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(credits_refund);
+Datum
+credits_refund(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		prospect = PG_GETARG_DATUM(1);
+	Datum		note = PG_GETARG_DATUM(2);
+	bool		note_null = PG_ARGISNULL(2);
+	OrgEntry   *o;
+	Datum		args[3];
+	Datum		member;
+	TimestampTz usage_start;
+	int64		debit_id;
+	int64		grant_id;
+	ItemPointerData tid;
+	TimestampTz now;
+	GrantSlot  *g = NULL;
+	MemberSlot *m;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(prospect, PG_ARGISNULL(1), "prospect");
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+	now = credits_now();
+
+	args[0] = org;
+	args[1] = prospect;
+	if (credits_run(&q_unlock_for_refund, args, NULL, false, 1) == 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+	member = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
+	usage_start = DatumGetTimestampTz(credits_get_notnull(0, 3));
+	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
+	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));
+
+	args[0] = Int64GetDatum(debit_id);
+	if (credits_run(&q_debit_grant, args, NULL, false, 1) != 1)
+		elog(ERROR, "debit " INT64_FORMAT " of the unlock is missing from the ledger",
+			 debit_id);
+	grant_id = DatumGetInt64(credits_get_notnull(0, 1));
+
+	/* the unlock row first, then usage, then grants (lock order) */
+	args[0] = PointerGetDatum(&tid);
+	args[1] = org;
+	args[2] = prospect;
+	credits_allow_protected_writes(true);
+	if (credits_run(&q_unlock_delete, args, NULL, false, 0) != 1)
+		elog(ERROR, "could not delete the unlock");
+	credits_allow_protected_writes(false);
+
+	m = org_member(o, member);
+	org_member_usage(o, m, usage_start);
+	org_member_add_usage(o, m, member, -1);
+
+	/* back to the grant the debit came from, if it is spendable now */
+	org_load_grants(o, now);
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		if (o->grants[i].id == grant_id)
+		{
+			g = &o->grants[i];
+			break;
+		}
+	}
+	if (g != NULL &&
+		(TIMESTAMP_IS_NOEND(g->expires_at) || now < g->expires_at) &&
+		(g->kind != 'p' || g->starts_at <= now))
+	{
+		org_change_grant(o, g, 1);
+		ledger_append(org, 0, now, LEDGER_REFUND, 1, grant_id,
+					  member, false, prospect, false,
+					  (Datum) 0, true, note, note_null);
+	}
+	else
+	{
+		TimestampTz ustart;
+		TimestampTz uend;
+		char		ref[64];
+
+		/* an expired grant is never credited: a new one for this period */
+		org_usage_period(&o->info, now, &ustart, &uend);
+		snprintf(ref, sizeof(ref), "refund:" INT64_FORMAT, debit_id);
+		org_add_grant(o, "adjustment", 1, now, uend,
+					  CStringGetTextDatum(ref), false, now, now,
+					  note, note_null);
+	}
+	org_signal(o, now);
+
+	SPI_finish();
+	PG_RETURN_BOOL(true);
+}
+
+/* ---------------------------------------------------------------------
+ * Triggers on credits.unlock_rows
+ * ---------------------------------------------------------------------
+ */
+
+static void
+pending_reset_if_stale(void)
+{
+	if (pending_charges != NULL && pending_lxid != MyProc->lxid)
+		pending_charges = NULL;
+	if (pending_charges == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(int64);
+		ctl.entrysize = sizeof(int64);
+		ctl.hcxt = TopTransactionContext;
+		pending_charges = hash_create("credits pending charges", 64, &ctl,
+									  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		pending_lxid = MyProc->lxid;
+	}
+}
+
+static void
+check_trigger(FunctionCallInfo fcinfo, const char *name)
+{
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("function \"%s\" was not called by trigger manager", name)));
+}
+
+static int
+column(Relation rel, const char *name)
+{
+	int			attnum = SPI_fnumber(RelationGetDescr(rel), name);
+
+	if (attnum <= 0)
+		elog(ERROR, "column \"%s\" is missing from \"%s\"",
+			 name, RelationGetRelationName(rel));
+	return attnum;
+}
+
+/*
+ * BEFORE INSERT: an unlock requested through credits.unlocks.  Locks the
+ * org, fills in the clock, the usage period and a reserved ledger id.
+ */
+PG_FUNCTION_INFO_V1(credits_unlock_rows_before);
+Datum
+credits_unlock_rows_before(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	Datum		org;
+	bool		org_null;
+	Datum		member;
+	bool		member_null;
+	Datum		prospect;
+	bool		prospect_null;
+	OrgEntry   *o;
+	TimestampTz now;
+	TimestampTz ustart;
+	TimestampTz uend;
+	int64		debit_id;
+	int			cols[3];
+	Datum		values[3];
+	bool		nulls[3] = {false, false, false};
+
+	check_trigger(fcinfo, "credits_unlock_rows_before");
+	rel = trigdata->tg_relation;
+	tuple = trigdata->tg_trigtuple;
+	desc = RelationGetDescr(rel);
+
+	/* a stored row arriving as it is (restore, or our own inserts) */
+	heap_getattr(tuple, column(rel, "debit_id"), desc, &isnull);
+	if (!isnull)
+		return PointerGetDatum(tuple);
+
+	org = heap_getattr(tuple, column(rel, "org"), desc, &org_null);
+	member = heap_getattr(tuple, column(rel, "member"), desc, &member_null);
+	prospect = heap_getattr(tuple, column(rel, "prospect"), desc, &prospect_null);
+	credits_check_key(org, org_null, "organization");
+	credits_check_key(prospect, prospect_null, "prospect");
+	if (!member_null)
+		credits_check_key(member, false, "member");
+	heap_getattr(tuple, column(rel, "unlocked_at"), desc, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unlocked_at cannot be set"),
+				 errdetail("The extension sets unlocked_at to the clock."),
+				 errhint("Insert only org, member and prospect.")));
+	heap_getattr(tuple, column(rel, "usage_start"), desc, &isnull);
+	if (!isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("usage_start cannot be set")));
+	credits_require_clock_writes();
+
+	SPI_connect();
+	o = org_lock(org, false);
+	now = credits_now();
+	org_usage_period(&o->info, now, &ustart, &uend);
+	debit_id = ledger_next_id();
+	SPI_finish();
+
+	pending_reset_if_stale();
+	hash_search(pending_charges, &debit_id, HASH_ENTER, NULL);
+
+	cols[0] = column(rel, "unlocked_at");
+	cols[1] = column(rel, "usage_start");
+	cols[2] = column(rel, "debit_id");
+	values[0] = TimestampTzGetDatum(now);
+	values[1] = TimestampTzGetDatum(ustart);
+	values[2] = Int64GetDatum(debit_id);
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, desc, 3, cols,
+													 values, nulls));
+}
+
+/* AFTER INSERT: charges a row the BEFORE trigger prepared */
+PG_FUNCTION_INFO_V1(credits_unlock_rows_after);
+Datum
+credits_unlock_rows_after(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	Relation	rel;
+	HeapTuple	tuple;
+	TupleDesc	desc;
+	bool		isnull;
+	int64		debit_id;
+	Datum		org;
+	Datum		member;
+	bool		member_null;
+	Datum		prospect;
+	TimestampTz now;
+	TimestampTz ustart;
+	TimestampTz ustart_now;
+	TimestampTz uend;
+	OrgEntry   *o;
+	MemberSlot *m;
+	bool		by_limit;
+	int64		left;
+	bool		found;
+
+	check_trigger(fcinfo, "credits_unlock_rows_after");
+	rel = trigdata->tg_relation;
+	tuple = trigdata->tg_trigtuple;
+	desc = RelationGetDescr(rel);
+
+	debit_id = DatumGetInt64(heap_getattr(tuple, column(rel, "debit_id"),
+										  desc, &isnull));
+	pending_reset_if_stale();
+	hash_search(pending_charges, &debit_id, HASH_REMOVE, &found);
+	if (!found)
+		return PointerGetDatum(NULL);
+
+	org = heap_getattr(tuple, column(rel, "org"), desc, &isnull);
+	member = heap_getattr(tuple, column(rel, "member"), desc, &member_null);
+	prospect = heap_getattr(tuple, column(rel, "prospect"), desc, &isnull);
+	now = DatumGetTimestampTz(heap_getattr(tuple, column(rel, "unlocked_at"),
+										   desc, &isnull));
+	ustart = DatumGetTimestampTz(heap_getattr(tuple, column(rel, "usage_start"),
+											  desc, &isnull));
+
+	SPI_connect();
+	o = org_lock(org, false);
+	org_usage_period(&o->info, now, &ustart_now, &uend);
+	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
+						 &by_limit, &left) < 1)
+		report_refused(o, m, now, uend, by_limit, left, 1);
+	charge_unlock(o, m, member, prospect, now, debit_id);
+	org_signal(o, now);
+	SPI_finish();
+
+	return PointerGetDatum(NULL);
+}
