@@ -87,8 +87,9 @@ static CreditsQuery q_debit_many = {
 	"INSERT INTO credits.ledger"
 	"  (id, org, at, recorded_at, actor, kind, amount, grant_id, member, prospect)"
 	"  SELECT u.id, $1, $2, $3, $4, 'debit', -1, u.g, $5, u.p"
-	"    FROM pg_catalog.unnest($6::bigint[], $7::bigint[], $8::text[])"
-	"         AS u(id, g, p)",
+	"    FROM ROWS FROM (pg_catalog.unnest($6::bigint[]),"
+	"                    pg_catalog.unnest($7::bigint[]),"
+	"                    pg_catalog.unnest($8::text[])) AS u(id, g, p)",
 	8, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
 	INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, NULL
 };
