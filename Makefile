@@ -8,11 +8,15 @@ DATA = $(wildcard sql/credits--*.sql)
 
 # Regression tests read test/sql/*.sql; expected output is in expected/.
 # Test names must not clash with the install scripts in sql/.
-REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle
+REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
+	plans grants status history
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique
 ISOLATION_OPTS = --inputdir=test --outputdir=.
+
+# Run with credits.clock_writes = off (scripts/run-tests switches it)
+REGRESS_CLOCK_OFF = clock_writes_off
 
 PG_CONFIG ?= pg_config
 
@@ -25,6 +29,10 @@ EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+.PHONY: installcheck-clock-off
+installcheck-clock-off:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS_CLOCK_OFF)
 
 # Copy the latest results over the expected files; review the diff first.
 .PHONY: accept

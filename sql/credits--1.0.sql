@@ -578,11 +578,11 @@ COMMENT ON VIEW @extschema@.org_status IS
 
 CREATE VIEW @extschema@.member_status AS
 SELECT m.org, m.member, m.active, s.period, m.period_limit,
-	u.used AS used_this_period, s.credits_left,
+	coalesce(us.used, 0)::bigint AS used_this_period, s.credits_left,
 	CASE WHEN NOT m.active OR o.frozen THEN 0::bigint
 		ELSE greatest(0::bigint,
-			least(coalesce(m.period_limit - u.used, s.credits_left),
-							 s.credits_left))
+			least(coalesce(m.period_limit - coalesce(us.used, 0), s.credits_left),
+				  s.credits_left))
 	END AS can_spend,
 	CASE WHEN m.active AND s.active_members > 0 AND s.plan_period IS NOT NULL
 		THEN pg_catalog.round(s.plan_credits::numeric / s.active_members
@@ -591,11 +591,9 @@ SELECT m.org, m.member, m.active, s.period, m.period_limit,
 FROM @extschema@.members m
 JOIN @extschema@.orgs o ON o.org = m.org
 CROSS JOIN LATERAL @extschema@.org_status_of(m.org) s
-CROSS JOIN LATERAL (
-	SELECT coalesce((SELECT us.used FROM @extschema@.usage us
-					 WHERE us.org = m.org AND us.member = m.member
-					   AND us.period_start = pg_catalog.lower(s.period)), 0)::bigint
-		AS used) u;
+LEFT JOIN @extschema@.usage us
+	ON us.org = m.org AND us.member = m.member
+	AND us.period_start = pg_catalog.lower(s.period);
 
 COMMENT ON VIEW @extschema@.member_status IS
 'per member at the clock: usage this period, limit, credits left, what the member can spend, monthly goal';

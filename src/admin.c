@@ -103,8 +103,8 @@ check_expiry(TimestampTz expires_at, TimestampTz now)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("expires_at must be a finite instant after the clock"),
 				 errdetail("expires_at is %s and the clock is %s.",
-						   timestamptz_to_str(expires_at),
-						   timestamptz_to_str(now)),
+						   pstrdup(timestamptz_to_str(expires_at)),
+						   pstrdup(timestamptz_to_str(now))),
 				 errhint("Pass NULL for credits that never expire.")));
 }
 

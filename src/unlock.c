@@ -302,6 +302,8 @@ credits_unlock(PG_FUNCTION_ARGS)
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, by_limit, left, 1);
 
+	/* a new period's plan grant first, so the ledger reads in order */
+	org_ensure_plan_grant(o, now);
 	args[2] = member;
 	args[3] = TimestampTzGetDatum(now);
 	args[4] = TimestampTzGetDatum(ustart);
@@ -366,6 +368,7 @@ charge_batch(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	if (n == 0)
 		return;
 
+	org_ensure_plan_grant(o, now);
 	args[0] = CStringGetTextDatum(o->org);
 	args[1] = PointerGetDatum(prospects);
 	args[2] = member;
@@ -830,6 +833,7 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	o = org_lock(org, false);
 	now = credits_now();
 	org_usage_period(&o->info, now, &ustart, &uend);
+	org_ensure_plan_grant(o, now);
 	debit_id = ledger_next_id();
 	SPI_finish();
 

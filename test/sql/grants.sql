@@ -1,0 +1,81 @@
+--
+-- More credits: purchases, referrals, adjustments, revocations, refunds,
+-- and the order credits are spent in
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('g', 'R/2026-01-01/P1M', 2), ('h', 'R/2026-01-01/P1M', 0);
+INSERT INTO members (org, member) VALUES ('g', 'alice'), ('h', 'bob');
+
+-- One-time purchases: idempotent by (org, ref)
+SELECT grant_one_time('g', 'order-1', 10) = grant_one_time('g', 'order-1', 10) AS same_grant;
+SELECT grant_one_time('h', 'order-1', 5) <> grant_one_time('g', 'order-1', 10) AS other_org_other_grant;
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.grant_one_time('g', 'order-1', 11)$$),
+	($$SELECT credits.grant_one_time('g', 'order-1', 10, '2027-01-01')$$),
+	($$SELECT credits.grant_one_time('g', 'order-2', 0)$$),
+	($$SELECT credits.grant_one_time('g', 'order-2', -5)$$),
+	($$SELECT credits.grant_one_time('g', 'order-2', 1000000000001)$$),
+	($$SELECT credits.grant_one_time('g', 'order-2', NULL)$$),
+	($$SELECT credits.grant_one_time('g', NULL, 5)$$),
+	($$SELECT credits.grant_one_time('g', 'order-2', 5, '2026-01-01')$$),
+	($$SELECT credits.grant_one_time('nope', 'order-2', 5)$$)
+) v(sql);
+
+-- Referral bonus: 20 by default, once per referred customer in the database
+SELECT grant_referral('g', 'new-customer-1') = grant_referral('g', 'new-customer-1') AS same_grant;
+SELECT amount, kind, ref FROM grants WHERE kind = 'referral';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.grant_referral('h', 'new-customer-1')$$),
+	($$SELECT credits.grant_referral('g', 'new-customer-1', 25)$$),
+	($$SELECT credits.grant_referral('g', 'g')$$),
+	($$SELECT credits.grant_referral('g', NULL)$$)
+) v(sql);
+
+-- Consumption order: soonest expiry first, never-expiring last
+SELECT grant_one_time('g', 'order-3', 1, '2026-01-20T00:00:00Z') IS NOT NULL AS expiring;
+SELECT unlock('g', 'alice', 'p1'), unlock('g', 'alice', 'p2'), unlock('g', 'alice', 'p3'),
+	unlock('g', 'alice', 'p4');
+SELECT l.prospect, g.kind, g.ref FROM ledger l JOIN grants g ON g.id = l.grant_id
+WHERE l.org = 'g' AND l.kind = 'debit' ORDER BY l.id;
+SELECT balance('g');
+
+-- Adjustments: idempotent by (org, ref); add a grant, or remove credits
+SELECT adjust('g', 'fix-1', 5, 'goodwill') AS added, adjust('g', 'fix-1', 5, 'goodwill') AS again;
+SELECT adjust('g', 'fix-2', -3, 'double purchase') AS removed;
+SELECT balance('g');
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.adjust('g', 'fix-1', 6, 'goodwill')$$),
+	($$SELECT credits.adjust('g', 'fix-1', 5, 'other note')$$),
+	($$SELECT credits.adjust('g', 'fix-3', 0, 'nothing')$$),
+	($$SELECT credits.adjust('g', 'fix-3', -1000, 'too much')$$),
+	($$SELECT credits.adjust('g', 'fix-3', 5, NULL)$$)
+) v(sql);
+SELECT balance('g');
+
+-- Revoking a grant removes what is left of it; idempotent by ref
+SELECT revoke_grant(id, 'chargeback-1', 'card disputed') AS removed,
+	revoke_grant(id, 'chargeback-1', 'card disputed') AS again
+FROM grants WHERE org = 'h' AND ref = 'order-1';
+SELECT remaining FROM grants WHERE org = 'h' AND ref = 'order-1';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.revoke_grant(999999, 'x', 'n')$$),
+	($$SELECT credits.revoke_grant(NULL, 'x', 'n')$$)
+) v(sql);
+
+-- Refund: the credit returns to the grant it came from, usage goes down
+SELECT balance('g'), (SELECT used_this_period FROM member_status WHERE org = 'g') AS used;
+SELECT refund('g', 'p4', 'wrong prospect') AS refunded, refund('g', 'p4') AS again;
+SELECT balance('g'), (SELECT used_this_period FROM member_status WHERE org = 'g') AS used;
+SELECT is_unlocked('g', 'p4');
+SELECT kind, amount, prospect, note FROM ledger WHERE org = 'g' AND kind = 'refund';
+-- unlocking it again charges again
+SELECT unlock('g', 'alice', 'p4');
+-- a credit whose grant has expired goes to a new grant for the rest of
+-- the current usage period (p1 came from the grant that expired on the 20th)
+SET credits.clock = '2026-01-25T00:00:00Z';
+SELECT refund('g', 'p1');
+SELECT kind, amount, remaining, starts_at, expires_at, ref FROM grants
+WHERE org = 'g' AND ref LIKE 'refund:%';
+
+SELECT * FROM verify();

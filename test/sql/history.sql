@@ -1,0 +1,37 @@
+--
+-- History: the ledger is append-only, grants and unlocks change only
+-- through the extension, and verify() finds damage
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('h1', 'R/2026-01-01/P1M', 5);
+INSERT INTO members (org, member) VALUES ('h1', 'alice');
+SELECT unlock('h1', 'alice', 'p1'), unlock('h1', 'alice', 'p2');
+
+-- Refused for every role, the owner included (ZC006)
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$UPDATE credits.ledger SET amount = 0$$),
+	($$DELETE FROM credits.ledger$$),
+	($$TRUNCATE credits.ledger$$),
+	($$UPDATE credits.grants SET remaining = 100$$),
+	($$DELETE FROM credits.grants$$),
+	($$TRUNCATE credits.grants CASCADE$$),
+	($$UPDATE credits.unlocks SET member = 'bob'$$),
+	($$DELETE FROM credits.unlocks$$),
+	($$TRUNCATE credits.unlock_rows$$)
+) v(sql);
+SELECT * FROM verify();
+
+-- Damage done behind the triggers' back is reported
+SET session_replication_role = replica;
+UPDATE grants SET remaining = remaining + 2 WHERE org = 'h1';
+DELETE FROM ledger WHERE org = 'h1' AND prospect = 'p2';
+UPDATE usage SET used = 7 WHERE org = 'h1';
+INSERT INTO ledger (org, at, recorded_at, actor, kind, amount, grant_id)
+VALUES ('h1', '2026-01-10', now(), 'x', 'debit', -2, 424242);
+SET session_replication_role = origin;
+SELECT org, regexp_replace(problem, '(entry|grant) \d+', '\1 N', 'g') AS problem
+FROM verify();
+SELECT org, regexp_replace(problem, '(entry|grant) \d+', '\1 N', 'g') AS problem
+FROM verify('h1') LIMIT 1;
+SELECT count(*) FROM verify('nobody');

@@ -1,0 +1,73 @@
+--
+-- Organizations and members: what admins write, and what is refused
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-15T10:00:00Z';
+
+-- An org is a plain INSERT; it writes nothing else (plan grants are lazy)
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('o1', 'R/2026-01-01/P1M', 100);
+SELECT org, cycle, plan_credits, low_balance_threshold, frozen, created_at FROM orgs WHERE org = 'o1';
+SELECT (SELECT count(*) FROM grants WHERE org = 'o1') AS grants,
+	(SELECT count(*) FROM ledger WHERE org = 'o1') AS ledger;
+
+-- created_at defaults to the clock
+SELECT created_at = '2026-01-15T10:00:00Z' AS created_at_is_clock FROM orgs WHERE org = 'o1';
+
+-- Members
+INSERT INTO members (org, member) VALUES ('o1', 'alice');
+INSERT INTO members (org, member, period_limit, active) VALUES ('o1', 'bob', 5, false);
+SELECT * FROM members WHERE org = 'o1' ORDER BY member;
+
+-- Bad keys and values
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES ('', 'R/2026-01-01/P1M', 1)$$),
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES (repeat('x', 257), 'R/2026-01-01/P1M', 1)$$),
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES (NULL, 'R/2026-01-01/P1M', 1)$$),
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES ('o2', 'R/2026-01-01/P1M', -1)$$),
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES ('o2', 'R/2026-01-01/P1M', 1000000000001)$$),
+	($$INSERT INTO credits.orgs (org, cycle, plan_credits, low_balance_threshold) VALUES ('o2', 'R/2026-01-01/P1M', 1, -1)$$),
+	($$INSERT INTO credits.members (org, member) VALUES ('o1', '')$$),
+	($$INSERT INTO credits.members (org, member) VALUES ('o1', repeat('m', 300))$$),
+	($$INSERT INTO credits.members (org, member, period_limit) VALUES ('o1', 'carol', -1)$$),
+	($$INSERT INTO credits.members (org, member) VALUES ('nobody', 'carol')$$)
+) v(sql);
+
+-- 256-byte keys are fine
+INSERT INTO orgs (org, cycle, plan_credits) VALUES (repeat('k', 256), 'R/2026-01-01/P1M', 1);
+DELETE FROM orgs WHERE org = repeat('k', 256);
+
+-- Keys are compared byte for byte: '007' and '7' are different orgs
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('007', 'R/2026-01-01/P1M', 1), ('7', 'R/2026-01-01/P1M', 1);
+SELECT org FROM orgs WHERE org IN ('007', '7') ORDER BY org;
+DELETE FROM orgs WHERE org IN ('007', '7');
+
+-- Keys cannot change (ZC006)
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$UPDATE credits.orgs SET org = 'o9' WHERE org = 'o1'$$),
+	($$UPDATE credits.members SET member = 'alicia' WHERE member = 'alice'$$),
+	($$UPDATE credits.members SET org = 'o9' WHERE member = 'alice'$$)
+) v(sql);
+
+-- Other member changes are plain updates; DELETE of a member is allowed
+UPDATE members SET period_limit = 3, active = true WHERE member = 'bob';
+DELETE FROM members WHERE member = 'bob';
+SELECT member, period_limit, active FROM members WHERE org = 'o1' ORDER BY member;
+
+-- An org without history can be deleted, with its members
+DELETE FROM orgs WHERE org = 'o1';
+SELECT count(*) AS orgs, (SELECT count(*) FROM members WHERE org = 'o1') AS members
+FROM orgs WHERE org = 'o1';
+
+-- An org with history cannot be deleted or truncated (ZC006)
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('o3', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('o3', 'alice');
+SELECT unlock('o3', 'alice', 'p1');
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$DELETE FROM credits.orgs WHERE org = 'o3'$$),
+	($$TRUNCATE credits.orgs CASCADE$$)
+) v(sql);
+SELECT org FROM orgs WHERE org = 'o3';
+
+-- The cycle, plan, threshold and frozen flag are plain updates
+UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
+SELECT org, frozen, low_balance_threshold FROM orgs WHERE org = 'o3';

@@ -1,0 +1,148 @@
+--
+-- Plans and periods: refills, no rollover, annual plans, contracts,
+-- upgrades, downgrades, cycle changes, renewal and expiry.  Time is driven
+-- with credits.clock.
+--
+\i test/helpers.sql
+
+--
+-- Monthly plan: credits from the period start, refilled each period,
+-- unused credits never roll over; periods on the sign-up day, clamped
+--
+SET credits.clock = '2026-01-31T09:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('m', 'R/2026-01-31T09:00/P1M', 3);
+INSERT INTO members (org, member) VALUES ('m', 'alice');
+SELECT balance('m');
+SELECT unlock('m', 'alice', 'a1');
+SELECT balance('m');
+-- the day before the period ends: 2 left, and they will not roll over
+SET credits.clock = '2026-02-28T08:59:59Z';
+SELECT balance('m'), period, plan_period FROM org_status WHERE org = 'm';
+-- period 1 starts on February 28th (clamped), with a fresh 3
+SET credits.clock = '2026-02-28T09:00:00Z';
+SELECT balance('m'), period, plan_period, next_expiry FROM org_status WHERE org = 'm';
+SELECT unlock('m', 'alice', 'a2'), unlock('m', 'alice', 'a3'),
+	unlock('m', 'alice', 'a4');
+SELECT pg_temp.err($$SELECT credits.unlock('m', 'alice', 'a5')$$);
+-- and on March 31st, 3 again (no accumulated clamping)
+SET credits.clock = '2026-03-31T09:00:00Z';
+SELECT balance('m'), plan_period FROM org_status WHERE org = 'm';
+-- an expired credit is never spendable, whether or not expire_due ran:
+-- the January grant still shows 2 remaining but counts for nothing
+SELECT id, kind, amount, remaining, starts_at, expires_at FROM grants WHERE org = 'm' ORDER BY id;
+SELECT expire_due();
+SELECT kind, amount, at, grant_id FROM ledger WHERE org = 'm' AND kind = 'expire' ORDER BY id;
+SELECT expire_due();
+
+--
+-- Annual plan: the year's credits upfront, renewed on the anniversary
+-- (February 29th renews on February 28th)
+--
+SET credits.clock = '2024-02-29T12:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('y', 'R/2024-02-29/P1Y', 120);
+INSERT INTO members (org, member) VALUES ('y', 'alice');
+SELECT unlock('y', 'alice', 'p' || g) FROM generate_series(1, 3) g;
+SET credits.clock = '2025-02-27T23:59:59Z';
+SELECT balance('y'), plan_period, monthly_goal FROM org_status WHERE org = 'y';
+SET credits.clock = '2025-02-28T00:00:00Z';
+SELECT balance('y'), plan_period FROM org_status WHERE org = 'y';
+SET credits.clock = '2028-02-29T00:00:00Z';
+SELECT balance('y'), plan_period FROM org_status WHERE org = 'y';
+
+--
+-- R<n> contracts: no plan credits after the contract, but usage periods go on
+--
+SET credits.clock = '2026-01-01T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('r', 'R2/2026-01-01/P1M', 10);
+INSERT INTO members (org, member, period_limit) VALUES ('r', 'alice', 1);
+SELECT unlock('r', 'alice', 'x1');
+SET credits.clock = '2026-03-01T00:00:00Z';
+SELECT period, plan_period, plan_credits, credits_left, monthly_goal FROM org_status WHERE org = 'r';
+SELECT pg_temp.err($$SELECT credits.unlock('r', 'alice', 'x2')$$);
+SELECT grant_one_time('r', 'after-contract', 5) IS NOT NULL AS granted;
+SELECT unlock('r', 'alice', 'x2');
+-- the member's limit still resets with each (extended) usage period
+SELECT pg_temp.err($$SELECT credits.unlock('r', 'alice', 'x3')$$);
+SET credits.clock = '2026-04-01T00:00:00Z';
+SELECT unlock('r', 'alice', 'x3');
+-- before the anchor: no plan period, usage periods extend backwards
+SET credits.clock = '2025-12-15T00:00:00Z';
+SELECT period, plan_period, plan_credits FROM org_status WHERE org = 'r';
+SET credits.clock = '2026-04-01T00:00:00Z';
+
+--
+-- Per-member limit, reset each period; lowering it below the usage is allowed
+--
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('l', 'R/2026-01-01/P1M', 100);
+INSERT INTO members (org, member, period_limit) VALUES ('l', 'alice', 2), ('l', 'bob', NULL);
+SELECT unlock('l', 'alice', 'a'), unlock('l', 'alice', 'b');
+SELECT pg_temp.err($$SELECT credits.unlock('l', 'alice', 'c')$$);
+SELECT unlock('l', 'bob', 'c');
+UPDATE members SET period_limit = 1 WHERE org = 'l' AND member = 'alice';
+SELECT member, period_limit, used_this_period, can_spend FROM member_status WHERE org = 'l' ORDER BY member;
+SET credits.clock = '2026-02-01T00:00:00Z';
+SELECT member, used_this_period, can_spend FROM member_status WHERE org = 'l' ORDER BY member;
+SELECT unlock('l', 'alice', 'd');
+
+--
+-- Upgrades top up the current period at once; other changes wait for the
+-- next period.  100 -> 200 -> 150 -> 250 holds 250; 100 -> 0 -> 100 holds 100
+--
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('up', 'R/2026-01-01/P1M', 100), ('dn', 'R/2026-01-01/P1M', 100);
+UPDATE orgs SET plan_credits = 200 WHERE org = 'up';
+SELECT plan_credits, credits_left FROM org_status WHERE org = 'up';
+UPDATE orgs SET plan_credits = 150 WHERE org = 'up';
+SELECT plan_credits, credits_left FROM org_status WHERE org = 'up';
+UPDATE orgs SET plan_credits = 250 WHERE org = 'up';
+SELECT plan_credits, credits_left FROM org_status WHERE org = 'up';
+SELECT kind, amount, note FROM ledger WHERE org = 'up' ORDER BY id;
+UPDATE orgs SET plan_credits = 0 WHERE org = 'dn';
+UPDATE orgs SET plan_credits = 100 WHERE org = 'dn';
+SELECT org, plan_credits, credits_left FROM org_status WHERE org = 'dn';
+SELECT (SELECT count(*) FROM grants WHERE org = 'dn') AS dn_grants_created;
+-- the downgrade applies from the next period
+UPDATE orgs SET plan_credits = 150 WHERE org = 'up';
+SET credits.clock = '2026-02-01T00:00:00Z';
+SELECT org, plan_credits, credits_left FROM org_status WHERE org IN ('up', 'dn') ORDER BY org;
+
+-- an org inserted mid-period gets the full value, without proration
+SET credits.clock = '2026-02-27T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('mid', 'R/2026-01-01/P1M', 30);
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'mid';
+
+--
+-- Cycle change: same ranges change nothing; otherwise the plan restarts
+--
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('c', 'R12/2026-01-01/P1M', 10);
+INSERT INTO members (org, member, period_limit) VALUES ('c', 'alice', 3);
+SELECT unlock('c', 'alice', 'c1'), unlock('c', 'alice', 'c2');
+UPDATE orgs SET cycle = 'R24/2026-01-01/P1M' WHERE org = 'c';
+SELECT period, plan_period, credits_left, used_this_period FROM org_status WHERE org = 'c';
+-- a real change at the clock: the old plan grant ends now, the new
+-- period is cut to start now, usage starts afresh
+SET credits.clock = '2026-01-20T12:00:00Z';
+UPDATE orgs SET cycle = 'R/2026-03-05/P1M' WHERE org = 'c';
+SELECT period, plan_period, plan_credits, credits_left, used_this_period FROM org_status WHERE org = 'c';
+SET credits.clock = '2026-03-05T00:00:00Z';
+SELECT period, plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
+SELECT unlock('c', 'alice', 'c3');
+SET credits.clock = '2026-03-10T00:00:00Z';
+UPDATE orgs SET cycle = 'R/2026-01-10/P1Y', plan_credits = 50 WHERE org = 'c';
+SELECT period, plan_period, plan_credits, credits_left, used_this_period FROM org_status WHERE org = 'c';
+SELECT kind, amount, at, note FROM ledger WHERE org = 'c' ORDER BY id;
+
+--
+-- renew_due creates missing plan grants; nothing depends on it running
+--
+SET credits.clock = '2026-05-01T00:00:00Z';
+SELECT renew_due(1);
+SELECT renew_due();
+SELECT renew_due();
+SELECT org, kind, amount, starts_at, expires_at FROM grants
+WHERE kind = 'plan' AND starts_at >= '2026-04-01' ORDER BY org, starts_at;
+SELECT pg_temp.err($$SELECT credits.renew_due(-1)$$);
+
+SELECT * FROM verify();

@@ -1,0 +1,117 @@
+--
+-- Unlocking: one credit per prospect per org, whoever unlocks it and however
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-15T10:00:00Z';
+
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u1', 'R/2026-01-01/P1M', 5);
+INSERT INTO members (org, member) VALUES ('u1', 'alice'), ('u1', 'bob');
+INSERT INTO members (org, member, active) VALUES ('u1', 'gone', false);
+
+-- The first unlock costs one credit; again, by anyone, it is free
+SELECT unlock('u1', 'alice', 'p1') AS first,
+	unlock('u1', 'alice', 'p1') AS again,
+	unlock('u1', 'bob', 'p1') AS colleague;
+SELECT balance('u1');
+SELECT prospect, member, unlocked_at FROM unlocks WHERE org = 'u1';
+SELECT kind, amount, member, prospect, at FROM ledger WHERE org = 'u1' ORDER BY id;
+SELECT member, used_this_period FROM member_status WHERE org = 'u1' ORDER BY member;
+SELECT is_unlocked('u1', 'p1') AS p1, is_unlocked('u1', 'p2') AS p2;
+
+-- A prospect that needs no charge costs nothing, even for an unknown,
+-- inactive or NULL member
+SELECT unlock('u1', 'nobody', 'p1') AS unknown, unlock('u1', 'gone', 'p1') AS inactive,
+	unlock('u1', NULL, 'p1') AS null_member;
+
+-- The same org key must exist even then (ZC003)
+SELECT pg_temp.err($$SELECT credits.unlock('nope', 'alice', 'p1')$$);
+
+-- Through INSERT INTO credits.unlocks: each inserted row costs one credit;
+-- conflicting rows, with stored rows or earlier rows of the statement,
+-- cost nothing
+INSERT INTO unlocks (org, member, prospect)
+VALUES ('u1', 'bob', 'p2'), ('u1', 'bob', 'p2'), ('u1', 'alice', 'p1')
+ON CONFLICT DO NOTHING;
+INSERT INTO unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2')
+ON CONFLICT (org, prospect) DO NOTHING;
+SELECT balance('u1');
+SELECT prospect, member FROM unlocks WHERE org = 'u1' ORDER BY prospect;
+SELECT member, used_this_period FROM member_status WHERE org = 'u1' ORDER BY member;
+
+-- Without ON CONFLICT a duplicate is a unique violation, and costs nothing
+SELECT pg_temp.err($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2')$$);
+-- unlocked_at is the clock's; UPDATE and DELETE are refused
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p3', now())$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2') ON CONFLICT (org, prospect) DO UPDATE SET member = 'alice'$$),
+	($$UPDATE credits.unlocks SET member = 'alice' WHERE prospect = 'p2'$$),
+	($$DELETE FROM credits.unlocks WHERE prospect = 'p2'$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', NULL, 'p3')$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', NULL)$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('nope', 'bob', 'p3')$$)
+) v(sql);
+SELECT balance('u1');
+
+-- unlock_many: one row per distinct prospect, in input order
+SELECT * FROM unlock_many('u1', 'alice', ARRAY['p1', 'p3', 'p3', 'p2', 'p4']);
+SELECT balance('u1');
+
+-- all or nothing: too few credits raises, and nothing is spent
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['p5', 'p6', 'p7'])$$);
+SELECT balance('u1'), (SELECT count(*) FROM unlocks WHERE org = 'u1') AS unlocks;
+
+-- partial: pays in input order while credits last
+SELECT * FROM unlock_many('u1', 'alice', ARRAY['p1', 'p5', 'p6', 'p7'], true);
+SELECT balance('u1');
+
+-- an empty array, and arguments that are wrong
+SELECT count(*) FROM unlock_many('u1', 'alice', ARRAY[]::text[]);
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT * FROM credits.unlock_many('u1', 'alice', NULL)$$),
+	($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['a', NULL])$$),
+	($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['a', ''])$$),
+	($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['a'], NULL)$$),
+	($$SELECT * FROM credits.unlock_many('u1', 'nobody', ARRAY['p1', 'p9'], true)$$)
+) v(sql);
+
+--
+-- The checks of a due charge, in order: ZC003, ZC008, ZC004, ZC002, ZC001
+--
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u2', 'R/2026-01-01/P1M', 1);
+INSERT INTO members (org, member, period_limit) VALUES ('u2', 'lim', 0), ('u2', 'ok', NULL);
+INSERT INTO members (org, member, active) VALUES ('u2', 'off', false);
+UPDATE orgs SET frozen = true WHERE org = 'u2';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.unlock('u3', 'nobody', 'x')$$),
+	($$SELECT credits.unlock('u2', 'nobody', 'x')$$)
+) v(sql);
+UPDATE orgs SET frozen = false WHERE org = 'u2';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.unlock('u2', 'nobody', 'x')$$),
+	($$SELECT credits.unlock('u2', 'off', 'x')$$),
+	($$SELECT credits.unlock('u2', NULL, 'x')$$),
+	($$SELECT credits.unlock('u2', 'lim', 'x')$$)
+) v(sql);
+SELECT unlock('u2', 'ok', 'x');
+SELECT pg_temp.err($$SELECT credits.unlock('u2', 'ok', 'y')$$);
+SELECT pg_temp.err($$SELECT credits.unlock('u2', 'lim', 'y')$$);
+
+-- A failed call leaves no trace but its error
+SELECT count(*) AS ledger,
+	(SELECT count(*) FROM unlocks WHERE org IN ('u1', 'u2')) AS unlocks,
+	(SELECT sum(used) FROM usage WHERE org IN ('u1', 'u2')) AS used
+FROM ledger WHERE org IN ('u1', 'u2');
+
+-- Bad keys
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.unlock(NULL, 'ok', 'x')$$),
+	($$SELECT credits.unlock('u2', 'ok', NULL)$$),
+	($$SELECT credits.unlock('', 'ok', 'x')$$),
+	($$SELECT credits.unlock('u2', 'ok', repeat('p', 257))$$),
+	($$SELECT credits.is_unlocked('u2', NULL)$$),
+	($$SELECT credits.is_unlocked('nope', 'x')$$),
+	($$SELECT credits.balance(NULL)$$),
+	($$SELECT credits.balance('nope')$$)
+) v(sql);
+
+SELECT * FROM verify();
