@@ -12,7 +12,8 @@ REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
 	plans grants status history
 REGRESS_OPTS = --inputdir=test
 
-ISOLATION = cycle_unique
+ISOLATION = cycle_unique unlock_race last_credit member_limit \
+	unlock_many_order upgrade_race insert_conflict
 ISOLATION_OPTS = --inputdir=test --outputdir=.
 
 # Run with credits.clock_writes = off (scripts/run-tests switches it)
