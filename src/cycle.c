@@ -24,6 +24,7 @@
 #include "common/hashfn.h"
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/hsearch.h"
@@ -91,9 +92,20 @@ load_zone_names(void)
 }
 
 /*
+ * Names pg_timezone_names lists that a cycle still refuses: CET, EET, MET
+ * and WET are also time zone abbreviations, which AT TIME ZONE reads as
+ * fixed offsets although the zones observe DST, so periods could not
+ * equal PostgreSQL's own arithmetic; localtime follows the host's
+ * configuration, posixrules and Factory are not places.
+ */
+static const char *const refused_zones[] = {
+	"CET", "EET", "MET", "WET", "LOCALTIME", "POSIXRULES", "FACTORY"
+};
+
+/*
  * The spelling pg_timezone_names lists for a zone name matched without
  * regard to case, or NULL if the name is not listed (abbreviations such as
- * CEST, POSIX strings such as UTC+3, offsets, unknown names).
+ * CEST, POSIX strings such as UTC+3, offsets, unknown names) or refused.
  */
 static const char *
 canonical_zone_name(const char *name)
@@ -109,6 +121,11 @@ canonical_zone_name(const char *name)
 	for (i = 0; name[i] != '\0'; i++)
 		key[i] = pg_ascii_toupper((unsigned char) name[i]);
 	key[i] = '\0';
+	for (i = 0; i < (int) lengthof(refused_zones); i++)
+	{
+		if (strcmp(key, refused_zones[i]) == 0)
+			return NULL;
+	}
 	entry = hash_search(zone_names, key, HASH_FIND, NULL);
 	return entry ? entry->name : NULL;
 }
@@ -174,7 +191,8 @@ cycle_index_at(const Cycle *c, pg_tz *tz, TimestampTz t)
 	CycleLocal	anchor;
 	int64		k;
 
-	Assert(!TIMESTAMP_NOT_FINITE(t));
+	if (TIMESTAMP_NOT_FINITE(t))
+		elog(ERROR, "cannot place an infinite instant in a cycle period");
 	if (timestamp2tm(t, &tzoff, &tm, &fsec, NULL, tz) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -185,9 +203,15 @@ cycle_index_at(const Cycle *c, pg_tz *tz, TimestampTz t)
 	k = cycle_floor_div((int64) tm.tm_year * 12 + (tm.tm_mon - 1) -
 						cycle_local_month_number(&anchor), c->months);
 	while (cycle_period_start(c, tz, k) > t)
+	{
+		CHECK_FOR_INTERRUPTS();
 		k--;
+	}
 	while (cycle_period_start(c, tz, k + 1) <= t)
+	{
+		CHECK_FOR_INTERRUPTS();
 		k++;
+	}
 	return k;
 }
 
@@ -304,7 +328,7 @@ report_unknown_zone(const char *zone)
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("time zone \"%s\" is not recognized", zone),
-			 errdetail("A cycle's zone must be one of pg_timezone_names; abbreviations, POSIX time zone strings and numeric offsets are not accepted."),
+			 errdetail("A cycle needs a zone name of pg_timezone_names, not an abbreviation, POSIX time zone string or numeric offset."),
 			 errhint(ZONE_HINT)));
 }
 
@@ -346,7 +370,7 @@ credits_cycle_in(PG_FUNCTION_ARGS)
 	if (zone == NULL)
 	{
 		snprintf(detail, sizeof(detail),
-				 "Time zone \"%s\" is not one of pg_timezone_names; abbreviations, POSIX time zone strings and numeric offsets are not accepted.",
+				 "Time zone \"%s\" is not accepted: a cycle needs a zone name of pg_timezone_names, not an abbreviation, POSIX time zone string or numeric offset.",
 				 parts.zone);
 		report_bad_input(str, CYCLE_BAD_ZONE, detail);
 	}
@@ -722,13 +746,22 @@ credits_periods(PG_FUNCTION_ARGS)
 						 errdetail("The set of periods would be infinite."),
 						 errhint("Give the range an upper bound.")));
 
-			if (lower.infinite || TIMESTAMP_IS_NOBEGIN(lo) ||
-				lo < cycle_period_start(c, tz, 0))
+			if (!lower.infinite && TIMESTAMP_IS_NOEND(lo))
+			{
+				/* starts at +infinity: no period reaches it */
+				scan->next = 0;
+				scan->last = -1;
+			}
+			else if (lower.infinite || TIMESTAMP_IS_NOBEGIN(lo) ||
+					 lo < cycle_period_start(c, tz, 0))
 				scan->next = 0;
 			else
 				scan->next = cycle_index_at(c, tz, lo);
 
-			if (hi_unbounded)
+			if (scan->last == -1 && scan->next == 0 &&
+				!lower.infinite && TIMESTAMP_IS_NOEND(lo))
+				 /* empty, decided above */ ;
+			else if (hi_unbounded)
 				scan->last = c->periods - 1;
 			else if (TIMESTAMP_IS_NOBEGIN(hi))
 				scan->last = -1;
@@ -900,7 +933,10 @@ credits_cycle_hash(PG_FUNCTION_ARGS)
 	const unsigned char *bytes = (const unsigned char *) &c->months;
 	int			len = VARSIZE(c) - offsetof(Cycle, months);
 
-	PG_RETURN_UINT32(hash_bytes(bytes, len));
+	uint32		h = hash_bytes(bytes, len);
+
+	PG_FREE_IF_COPY(c, 0);
+	PG_RETURN_UINT32(h);
 }
 
 PG_FUNCTION_INFO_V1(credits_cycle_hash_extended);
@@ -911,5 +947,8 @@ credits_cycle_hash_extended(PG_FUNCTION_ARGS)
 	const unsigned char *bytes = (const unsigned char *) &c->months;
 	int			len = VARSIZE(c) - offsetof(Cycle, months);
 
-	PG_RETURN_UINT64(hash_bytes_extended(bytes, len, PG_GETARG_INT64(1)));
+	uint64		h = hash_bytes_extended(bytes, len, PG_GETARG_INT64(1));
+
+	PG_FREE_IF_COPY(c, 0);
+	PG_RETURN_UINT64(h);
 }

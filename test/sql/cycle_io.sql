@@ -109,7 +109,12 @@ FROM (VALUES
 	('R/2026-01-01T10:00-05/P1M'),
 	('R/2026-01-01[]/P1M'),
 	('R/2026-01-01[Mars/Olympus_Mons]/P1M'),
-	('R/2026-01-01[Europe/Stockholm ]/P1M')
+	('R/2026-01-01[Europe/Stockholm ]/P1M'),
+	-- listed, but AT TIME ZONE reads CET as a fixed-offset abbreviation,
+	-- and localtime follows the host
+	('R/2026-01-01[CET]/P1M'),
+	('R/2026-01-01[localtime]/P1M'),
+	('R/2026-01-01[posixrules]/P1M')
 ) v(t);
 
 -- Out of range: 22008 (a contract ending beyond the timestamp range,

@@ -125,6 +125,9 @@ SELECT periods('R/2026-01-31/P1M', '[2026-02-28, 2026-02-28]');
 SELECT count(*) FROM periods('R/2026-01-31/P1M', '[2025-01-01, 2026-01-31)');
 SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[2027-01-01, 2028-01-01)');
 SELECT count(*) FROM periods('R/2026-01-31/P1M', 'empty');
+SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[infinity, infinity]');
+SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[infinity,)');
+SELECT count(*) FROM periods('R/2026-01-31/P1M', '(, -infinity]');
 -- unbounded below starts at period 0; unbounded above needs a contract
 SELECT periods('R3/2026-01-31/P1M', '(,)');
 SELECT periods('R2/2026-01-31/P1Y', '[-infinity, infinity]');
