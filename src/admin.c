@@ -50,7 +50,7 @@ static CreditsQuery q_insert_request = {
 };
 
 static CreditsQuery q_grant_org = {
-	"SELECT org FROM credits.grants WHERE id = $1",
+	"SELECT org FROM credits.grant_rows WHERE id = $1",
 	1, {INT8OID}, NULL
 };
 
@@ -62,7 +62,7 @@ static CreditsQuery q_orgs_page = {
 };
 
 static CreditsQuery q_has_plan_grant = {
-	"SELECT 1 FROM credits.grants"
+	"SELECT 1 FROM credits.grant_rows"
 	" WHERE org = $1 AND kind = 'plan' AND starts_at = $2",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
@@ -81,7 +81,7 @@ static CreditsQuery q_expiring_grants = {
 };
 
 static CreditsQuery q_expire_grant = {
-	"UPDATE credits.grants SET remaining = 0 WHERE id = $1",
+	"UPDATE credits.grant_left SET remaining = 0 WHERE grant_id = $1",
 	1, {INT8OID}, NULL
 };
 

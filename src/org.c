@@ -64,15 +64,16 @@ static CreditsQuery q_bump_state = {
 };
 
 static CreditsQuery q_load_grants = {
-	"SELECT ctid, id, kind, amount, remaining, starts_at, expires_at"
-	"  FROM credits.grants"
-	" WHERE org = $1 AND (expires_at IS NULL OR expires_at > $2)",
+	"SELECT l.ctid, g.id, g.kind, l.amount, l.remaining, g.starts_at, g.expires_at"
+	"  FROM credits.grant_rows g JOIN credits.grant_left l ON l.grant_id = g.id"
+	" WHERE g.org = $1 AND (g.expires_at IS NULL OR g.expires_at > $2)",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_load_grant = {
-	"SELECT ctid, id, kind, amount, remaining, starts_at, expires_at"
-	"  FROM credits.grants WHERE org = $1 AND id = $2",
+	"SELECT l.ctid, g.id, g.kind, l.amount, l.remaining, g.starts_at, g.expires_at"
+	"  FROM credits.grant_rows g JOIN credits.grant_left l ON l.grant_id = g.id"
+	" WHERE g.org = $1 AND g.id = $2",
 	2, {TEXTOID, INT8OID}, NULL
 };
 
@@ -89,23 +90,30 @@ static CreditsQuery q_plan_values = {
 };
 
 static CreditsQuery q_insert_grant = {
-	"INSERT INTO credits.grants"
-	"  (org, kind, amount, remaining, starts_at, expires_at, ref, created_at)"
-	"  VALUES ($1, $2, $3, $3, $4, $5, $6, $7)"
-	"  ON CONFLICT DO NOTHING RETURNING id, ctid",
+	"WITH g AS ("
+	"  INSERT INTO credits.grant_rows"
+	"    (org, kind, starts_at, expires_at, ref, created_at)"
+	"    VALUES ($1, $2, $4, $5, $6, $7)"
+	"    ON CONFLICT DO NOTHING RETURNING id)"
+	"INSERT INTO credits.grant_left (grant_id, amount, remaining)"
+	"  SELECT id, $3, $3 FROM g RETURNING grant_id, ctid",
 	7, {TEXTOID, TEXTOID, INT8OID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID,
 	TIMESTAMPTZOID}, NULL
 };
 
+/*
+ * By ctid alone, so the plan is always a TID scan; the caller checks the
+ * row it hit is the grant it meant.
+ */
 static CreditsQuery q_grant_add_tid = {
-	"UPDATE credits.grants SET remaining = remaining + $3"
-	" WHERE ctid = $1 AND id = $2 RETURNING ctid, remaining",
-	3, {TIDOID, INT8OID, INT8OID}, NULL
+	"UPDATE credits.grant_left SET remaining = remaining + $2"
+	" WHERE ctid = $1 RETURNING ctid, remaining, grant_id",
+	2, {TIDOID, INT8OID}, NULL
 };
 
 static CreditsQuery q_grant_add_id = {
-	"UPDATE credits.grants SET remaining = remaining + $2"
-	" WHERE id = $1 RETURNING ctid, remaining",
+	"UPDATE credits.grant_left SET remaining = remaining + $2"
+	" WHERE grant_id = $1 RETURNING ctid, remaining, grant_id",
 	2, {INT8OID, INT8OID}, NULL
 };
 
@@ -121,20 +129,24 @@ static CreditsQuery q_usage_get = {
 	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
-static CreditsQuery q_usage_upsert = {
-	"INSERT INTO credits.usage AS u (org, member, period_start, used)"
-	"  VALUES ($1, $2, $3, $4)"
-	"  ON CONFLICT (org, member, period_start)"
-	"  DO UPDATE SET used = u.used + excluded.used"
-	"  RETURNING ctid, used",
+static CreditsQuery q_usage_insert = {
+	"INSERT INTO credits.usage (org, member, period_start, used)"
+	"  VALUES ($1, $2, $3, $4) RETURNING ctid, used",
 	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
-static CreditsQuery q_usage_add_tid = {
-	"UPDATE credits.usage SET used = used + $2"
-	" WHERE ctid = $1 AND org = $3 AND member = $4 AND period_start = $5"
+static CreditsQuery q_usage_add_key = {
+	"UPDATE credits.usage SET used = used + $4"
+	" WHERE org = $1 AND member = $2 AND period_start = $3"
 	" RETURNING ctid, used",
-	5, {TIDOID, INT8OID, TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
+	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+/* By ctid alone (a TID scan); the caller checks the key of the row hit */
+static CreditsQuery q_usage_add_tid = {
+	"UPDATE credits.usage SET used = used + $2 WHERE ctid = $1"
+	" RETURNING ctid, used, org, member, period_start",
+	2, {TIDOID, INT8OID}, NULL
 };
 
 static CreditsQuery q_ledger_insert = {
@@ -769,8 +781,7 @@ org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
 	Datum		args[3];
 
 	args[0] = PointerGetDatum(&g->tid);
-	args[1] = Int64GetDatum(g->id);
-	args[2] = Int64GetDatum(delta);
+	args[1] = Int64GetDatum(delta);
 	credits_allow_protected_writes(true);
 	if (credits_run(&q_grant_add_tid, args, NULL, false, 1) != 1)
 	{
@@ -781,6 +792,9 @@ org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
 			elog(ERROR, "grant " INT64_FORMAT " disappeared", g->id);
 	}
 	credits_allow_protected_writes(false);
+	if (DatumGetInt64(credits_get_notnull(0, 3)) != g->id)
+		elog(ERROR, "credits of grant " INT64_FORMAT " were not where the cache said",
+			 g->id);
 	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 	g->remaining = DatumGetInt64(credits_get_notnull(0, 2));
 }
@@ -869,7 +883,7 @@ org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start)
 void
 org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
 {
-	Datum		args[5];
+	Datum		args[4];
 	Datum		org = CStringGetTextDatum(o->org);
 
 	Assert(m->usage_loaded);
@@ -877,22 +891,30 @@ org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
 	{
 		args[0] = PointerGetDatum(&m->usage_tid);
 		args[1] = Int64GetDatum(delta);
-		args[2] = org;
-		args[3] = member;
-		args[4] = TimestampTzGetDatum(m->usage_start);
 		if (credits_run(&q_usage_add_tid, args, NULL, false, 1) == 1)
 		{
+			if (strcmp(TextDatumGetCString(credits_get_notnull(0, 3)), o->org) != 0 ||
+				strcmp(TextDatumGetCString(credits_get_notnull(0, 4)), m->member) != 0 ||
+				DatumGetTimestampTz(credits_get_notnull(0, 5)) != m->usage_start)
+				elog(ERROR, "usage of member \"%s\" was not where the cache said",
+					 m->member);
 			m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 			m->used = DatumGetInt64(credits_get_notnull(0, 2));
 			return;
 		}
 	}
+
+	/* no row yet, or a stale ctid: by key, else a new row (org is locked) */
 	args[0] = org;
 	args[1] = member;
 	args[2] = TimestampTzGetDatum(m->usage_start);
 	args[3] = Int64GetDatum(delta);
-	if (credits_run(&q_usage_upsert, args, NULL, false, 1) != 1)
+	if (credits_run(&q_usage_add_key, args, NULL, false, 0) == 0 &&
+		credits_run(&q_usage_insert, args, NULL, false, 0) != 1)
 		elog(ERROR, "could not record usage");
+	if (SPI_processed != 1)
+		elog(ERROR, "member \"%s\" has " UINT64_FORMAT " usage rows for one period",
+			 m->member, SPI_processed);
 	m->usage_row = true;
 	m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 	m->used = DatumGetInt64(credits_get_notnull(0, 2));

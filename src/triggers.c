@@ -30,14 +30,14 @@
 
 static CreditsQuery q_has_history = {
 	"SELECT EXISTS (SELECT 1 FROM credits.ledger WHERE org = $1)"
-	"    OR EXISTS (SELECT 1 FROM credits.grants WHERE org = $1)"
+	"    OR EXISTS (SELECT 1 FROM credits.grant_rows WHERE org = $1)"
 	"    OR EXISTS (SELECT 1 FROM credits.unlock_rows WHERE org = $1)",
 	1, {TEXTOID}, NULL
 };
 
 static CreditsQuery q_any_history = {
 	"SELECT EXISTS (SELECT 1 FROM credits.ledger)"
-	"    OR EXISTS (SELECT 1 FROM credits.grants)"
+	"    OR EXISTS (SELECT 1 FROM credits.grant_rows)"
 	"    OR EXISTS (SELECT 1 FROM credits.unlock_rows)",
 	0, {InvalidOid}, NULL
 };
@@ -67,13 +67,14 @@ static CreditsQuery q_history_add = {
 };
 
 static CreditsQuery q_top_up = {
-	"UPDATE credits.grants SET amount = amount + $2, remaining = remaining + $2"
-	" WHERE id = $1",
+	"UPDATE credits.grant_left SET amount = amount + $2, remaining = remaining + $2"
+	" WHERE grant_id = $1",
 	2, {INT8OID, INT8OID}, NULL
 };
 
 static CreditsQuery q_end_grant = {
-	"UPDATE credits.grants SET expires_at = $2, remaining = 0 WHERE id = $1",
+	"WITH l AS (UPDATE credits.grant_left SET remaining = 0 WHERE grant_id = $1)"
+	"UPDATE credits.grant_rows SET expires_at = $2 WHERE id = $1",
 	2, {INT8OID, TIMESTAMPTZOID}, NULL
 };
 
@@ -165,7 +166,7 @@ credits_protect(PG_FUNCTION_ARGS)
 				 errmsg("cannot %s credits.ledger", action),
 				 errdetail("The ledger is append-only: it is the history of every credit."),
 				 errhint("Record a correction with credits.adjust() or credits.revoke_grant().")));
-	else if (strcmp(table, "unlock_rows") == 0)
+	else if (strcmp(table, "unlock_rows") == 0 || strcmp(table, "unlocks") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_HISTORY),
 				 errmsg("cannot %s credits.unlocks", action),
@@ -174,7 +175,7 @@ credits_protect(PG_FUNCTION_ARGS)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_HISTORY),
-				 errmsg("cannot %s credits.%s", action, table),
+				 errmsg("cannot %s credits.grants", action),
 				 errdetail("Grants change only through the extension's functions, so that the ledger explains every credit."),
 				 errhint("Use credits.adjust() or credits.revoke_grant().")));
 	return PointerGetDatum(NULL);	/* keep compiler quiet */

@@ -58,9 +58,10 @@ static CreditsQuery q_unlock_exists = {
 
 static CreditsQuery q_unlock_insert = {
 	"INSERT INTO credits.unlock_rows"
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id)"
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
 	"  VALUES ($1, $2, $3, $4, $5,"
-	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass))"
+	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
+	"          'unlock')"
 	"  RETURNING debit_id",
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
@@ -74,9 +75,10 @@ static CreditsQuery q_unlocked_among = {
 
 static CreditsQuery q_unlock_insert_many = {
 	"INSERT INTO credits.unlock_rows"
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id)"
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
 	"  SELECT $1, u.p, $3, $4, $5,"
-	"         pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)"
+	"         pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
+	"         'unlock_many'"
 	"    FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS u(p, i)"
 	"   ORDER BY u.i"
 	"  RETURNING prospect, debit_id",
@@ -286,10 +288,22 @@ credits_unlock(PG_FUNCTION_ARGS)
 	credits_require_clock_writes();
 
 	SPI_connect();
-	o = org_lock(org, false);
 
+	/*
+	 * An unlock this transaction can already see is committed (or ours) and
+	 * only a refund, which would be ordered after this call, can undo it:
+	 * answer without taking the lock, so retries and re-unlocks write
+	 * nothing.  Otherwise decide again under the lock.
+	 */
 	args[0] = org;
 	args[1] = prospect;
+	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
+	{
+		SPI_finish();
+		PG_RETURN_BOOL(false);
+	}
+
+	o = org_lock(org, false);
 	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
 	{
 		SPI_finish();
