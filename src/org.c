@@ -44,22 +44,29 @@ static HTAB *org_cache = NULL;
 /* Set while the extension itself updates or deletes protected rows */
 static bool protected_writes = false;
 
+/*
+ * The org lock in one statement: the orgs row FOR NO KEY UPDATE first
+ * (the INSERT reads it before writing), then the state row written.
+ * Returns no row for an unknown org (or, with SKIP LOCKED, a locked one).
+ */
+#define LOCK_ORG_SQL(skip) \
+	"WITH o AS MATERIALIZED (" \
+	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold, created_at" \
+	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE " skip ")" \
+	"INSERT INTO credits.org_state AS s (org, version)" \
+	"  SELECT o.org, 1 FROM o" \
+	"  ON CONFLICT (org) DO UPDATE SET version = s.version + 1" \
+	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o)," \
+	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o)," \
+	"            (SELECT created_at FROM o), s.armed, s.cycle_cut"
+
 static CreditsQuery q_lock_org = {
-	"SELECT cycle, plan_credits, frozen, low_balance_threshold, created_at"
-	"  FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE",
+	LOCK_ORG_SQL(""),
 	1, {TEXTOID}, NULL
 };
 
 static CreditsQuery q_lock_org_skip = {
-	"SELECT cycle, plan_credits, frozen, low_balance_threshold, created_at"
-	"  FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE SKIP LOCKED",
-	1, {TEXTOID}, NULL
-};
-
-static CreditsQuery q_bump_state = {
-	"INSERT INTO credits.org_state AS s (org, version) VALUES ($1, 1)"
-	"  ON CONFLICT (org) DO UPDATE SET version = s.version + 1"
-	"  RETURNING armed, cycle_cut",
+	LOCK_ORG_SQL("SKIP LOCKED"),
 	1, {TEXTOID}, NULL
 };
 
@@ -118,9 +125,12 @@ static CreditsQuery q_grant_add_id = {
 };
 
 static CreditsQuery q_member = {
-	"SELECT active, period_limit FROM credits.members"
-	" WHERE org = $1 AND member = $2",
-	2, {TEXTOID, TEXTOID}, NULL
+	"SELECT m.active, m.period_limit, u.ctid, u.used"
+	"  FROM credits.members m"
+	"  LEFT JOIN credits.usage u ON u.org = m.org AND u.member = m.member"
+	"   AND u.period_start = $3"
+	" WHERE m.org = $1 AND m.member = $2",
+	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_usage_get = {
@@ -353,14 +363,11 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	}
 	read_org_info(&info, cache_context);
 
-	if (credits_run(&q_bump_state, args, NULL, false, 1) != 1)
-		elog(ERROR, "could not write the state of organization \"%s\"", key);
-
 	o = hash_search(org_cache, key, HASH_ENTER, &found);
 	Assert(!found);
 	o->info = info;
-	o->armed = DatumGetBool(credits_get_notnull(0, 1));
-	d = credits_get(0, 2, &isnull);
+	o->armed = DatumGetBool(credits_get_notnull(0, 6));
+	d = credits_get(0, 7, &isnull);
 	o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 	o->grants_loaded = false;
 	o->ngrants = 0;
@@ -393,12 +400,10 @@ org_reload(OrgEntry *o)
 	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 		elog(ERROR, "organization \"%s\" disappeared", o->org);
 	read_org_info(&o->info, cache_context);
-	if (credits_run(&q_bump_state, args, NULL, false, 1) != 1)
-		elog(ERROR, "could not write the state of organization \"%s\"", o->org);
-	o->armed = DatumGetBool(credits_get_notnull(0, 1));
+	o->armed = DatumGetBool(credits_get_notnull(0, 6));
 	{
 		bool		isnull;
-		Datum		d = credits_get(0, 2, &isnull);
+		Datum		d = credits_get(0, 7, &isnull);
 
 		o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 	}
@@ -804,9 +809,12 @@ org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
  * ---------------------------------------------------------------------
  */
 
-/* A member of a locked org (exists = false if unknown) */
+/*
+ * A member of a locked org (exists = false if unknown), with its usage in
+ * the usage period starting at usage_start loaded by the same query.
+ */
 MemberSlot *
-org_member(OrgEntry *o, Datum member)
+org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
 	MemberSlot *m;
@@ -826,10 +834,11 @@ org_member(OrgEntry *o, Datum member)
 	m = hash_search(o->members, key, HASH_ENTER, &found);
 	if (!found)
 	{
-		Datum		args[2];
+		Datum		args[3];
 
 		args[0] = CStringGetTextDatum(o->org);
 		args[1] = member;
+		args[2] = TimestampTzGetDatum(usage_start);
 		m->usage_loaded = false;
 		if (credits_run(&q_member, args, NULL, false, 1) == 1)
 		{
@@ -841,6 +850,17 @@ org_member(OrgEntry *o, Datum member)
 			d = credits_get(0, 2, &isnull);
 			m->has_limit = !isnull;
 			m->period_limit = isnull ? 0 : DatumGetInt64(d);
+			d = credits_get(0, 3, &isnull);
+			m->usage_loaded = true;
+			m->usage_start = usage_start;
+			m->usage_row = !isnull;
+			if (!isnull)
+			{
+				m->usage_tid = *(ItemPointer) DatumGetPointer(d);
+				m->used = DatumGetInt64(credits_get_notnull(0, 4));
+			}
+			else
+				m->used = 0;
 		}
 		else
 		{

@@ -118,7 +118,8 @@ extern GrantSlot *org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 								TimestampTz ledger_at, Datum note, bool note_null);
 extern void org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta);
 
-extern MemberSlot *org_member(OrgEntry *o, Datum member);
+extern MemberSlot *org_member(OrgEntry *o, Datum member,
+							  TimestampTz usage_start);
 extern void org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start);
 extern void org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member,
 								 int64 delta);

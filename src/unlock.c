@@ -62,7 +62,7 @@ static CreditsQuery q_unlock_insert = {
 	"  VALUES ($1, $2, $3, $4, $5,"
 	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
 	"          'unlock')"
-	"  RETURNING debit_id",
+	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id",
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
@@ -181,7 +181,7 @@ charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
 	if (o->info.frozen)
 		report_frozen(o);
 	if (!member_null)
-		m = org_member(o, member);
+		m = org_member(o, member, ustart);
 	if (member_null || !m->exists || !m->active)
 		report_member(o, m, member_null);
 	org_member_usage(o, m, ustart);
@@ -304,26 +304,31 @@ credits_unlock(PG_FUNCTION_ARGS)
 	}
 
 	o = org_lock(org, false);
-	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
+	now = credits_now();
+	org_usage_period(&o->info, now, &ustart, &uend);
+
+	/* a new period's plan grant first, so the ledger reads in order */
+	org_ensure_plan_grant(o, now);
+
+	/*
+	 * Under the lock, the insert decides: a row already there means
+	 * unlocked, and nothing is charged.  A check that fails after it
+	 * raises an error, which takes the row back with it.
+	 */
+	args[2] = member;
+	args[3] = TimestampTzGetDatum(now);
+	args[4] = TimestampTzGetDatum(ustart);
+	if (credits_run(&q_unlock_insert, args, member_null ? "  n  " : NULL,
+					false, 1) == 0)
 	{
 		SPI_finish();
 		PG_RETURN_BOOL(false);
 	}
+	debit_id = DatumGetInt64(credits_get_notnull(0, 1));
 
-	now = credits_now();
-	org_usage_period(&o->info, now, &ustart, &uend);
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, by_limit, left, 1);
-
-	/* a new period's plan grant first, so the ledger reads in order */
-	org_ensure_plan_grant(o, now);
-	args[2] = member;
-	args[3] = TimestampTzGetDatum(now);
-	args[4] = TimestampTzGetDatum(ustart);
-	if (credits_run(&q_unlock_insert, args, NULL, false, 1) != 1)
-		elog(ERROR, "could not insert an unlock");
-	debit_id = DatumGetInt64(credits_get_notnull(0, 1));
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
 
@@ -344,6 +349,74 @@ typedef struct ManyItem
 	bool		charged;
 	const char *reason;
 } ManyItem;
+
+/* Orders prospect positions by text, then position */
+static int
+prospect_order(const void *a, const void *b, void *arg)
+{
+	ManyItem   *items = (ManyItem *) arg;
+	int			i = *(const int *) a;
+	int			j = *(const int *) b;
+	text	   *x = items[i].prospect;
+	text	   *y = items[j].prospect;
+	int			lx = VARSIZE_ANY_EXHDR(x);
+	int			ly = VARSIZE_ANY_EXHDR(y);
+	int			r = memcmp(VARDATA_ANY(x), VARDATA_ANY(y), Min(lx, ly));
+
+	if (r != 0)
+		return r;
+	if (lx != ly)
+		return lx < ly ? -1 : 1;
+	return i < j ? -1 : (i > j);
+}
+
+/*
+ * The distinct prospects of the input array, checked, in the order of
+ * their first appearance.  Sorting positions rather than hashing keeps
+ * memory at a few words per prospect for arrays of any size.
+ */
+static int
+distinct_prospects(ArrayType *input, ManyItem **result)
+{
+	int			n = ArrayGetNItems(ARR_NDIM(input), ARR_DIMS(input));
+	ManyItem   *items = palloc0(sizeof(ManyItem) * Max(n, 1));
+	int		   *order = palloc(sizeof(int) * Max(n, 1));
+	bool	   *dup = palloc0(sizeof(bool) * Max(n, 1));
+	ArrayIterator it = array_create_iterator(input, 0, NULL);
+	Datum		value;
+	bool		isnull;
+	int			count = 0;
+	int			kept = 0;
+
+	while (array_iterate(it, &value, &isnull))
+	{
+		credits_check_key(value, isnull, "prospect");
+		items[count].prospect = DatumGetTextPP(value);
+		order[count] = count;
+		count++;
+	}
+	array_free_iterator(it);
+
+	qsort_arg(order, count, sizeof(int), prospect_order, items);
+	for (int k = 1; k < count; k++)
+	{
+		text	   *x = items[order[k - 1]].prospect;
+		text	   *y = items[order[k]].prospect;
+
+		if (VARSIZE_ANY_EXHDR(x) == VARSIZE_ANY_EXHDR(y) &&
+			memcmp(VARDATA_ANY(x), VARDATA_ANY(y), VARSIZE_ANY_EXHDR(x)) == 0)
+			dup[order[k]] = true;
+	}
+	for (int k = 0; k < count; k++)
+	{
+		if (!dup[k])
+			items[kept++] = items[k];
+	}
+	pfree(order);
+	pfree(dup);
+	*result = items;
+	return kept;
+}
 
 /* Builds a text[] from items[from .. to) that satisfy want */
 static ArrayType *
@@ -440,13 +513,8 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	bool		member_null = PG_ARGISNULL(1);
 	ArrayType  *input;
 	bool		partial;
-	Datum	   *elems;
-	bool	   *elem_nulls;
-	int			nelems;
 	ManyItem   *items;
-	int			nitems = 0;
-	HTAB	   *seen;
-	HASHCTL		ctl;
+	int			nitems;
 	OrgEntry   *o;
 	MemberSlot *m = NULL;
 	TimestampTz now;
@@ -481,31 +549,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* distinct prospects, in input order of first appearance */
-	deconstruct_array(input, TEXTOID, -1, false, TYPALIGN_INT,
-					  &elems, &elem_nulls, &nelems);
-	items = palloc0(sizeof(ManyItem) * Max(nelems, 1));
-	ctl.keysize = CREDITS_KEY_MAXLEN + 1;
-	ctl.entrysize = CREDITS_KEY_MAXLEN + 1;
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("credits unlock_many", Max(nelems, 16), &ctl,
-					   HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	for (int i = 0; i < nelems; i++)
-	{
-		char		key[CREDITS_KEY_MAXLEN + 1];
-		text	   *t;
-		int			len;
-		bool		found;
-
-		credits_check_key(elems[i], elem_nulls[i], "prospect");
-		t = DatumGetTextPP(elems[i]);
-		len = VARSIZE_ANY_EXHDR(t);
-		memcpy(key, VARDATA_ANY(t), len);
-		key[len] = '\0';
-		hash_search(seen, key, HASH_ENTER, &found);
-		if (!found)
-			items[nitems++].prospect = t;
-	}
-	hash_destroy(seen);
+	nitems = distinct_prospects(input, &items);
 
 	/* outside SPI's memory, which SPI_finish frees */
 	batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
@@ -699,7 +743,7 @@ credits_refund(PG_FUNCTION_ARGS)
 		elog(ERROR, "could not delete the unlock");
 	credits_allow_protected_writes(false);
 
-	m = org_member(o, member);
+	m = org_member(o, member, usage_start);
 	org_member_usage(o, m, usage_start);
 	org_member_add_usage(o, m, member, -1);
 

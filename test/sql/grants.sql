@@ -75,7 +75,10 @@ SELECT unlock('g', 'alice', 'p4');
 -- the current usage period (p1 came from the grant that expired on the 20th)
 SET credits.clock = '2026-01-25T00:00:00Z';
 SELECT refund('g', 'p1');
-SELECT kind, amount, remaining, starts_at, expires_at, ref FROM grants
-WHERE org = 'g' AND ref LIKE 'refund:%';
+SELECT g.kind, g.amount, g.remaining, g.starts_at, g.expires_at,
+	d.prospect AS refunded_debit_of
+FROM grants g
+JOIN ledger d ON g.ref = 'refund:' || d.id AND d.kind = 'debit'
+WHERE g.org = 'g';
 
 SELECT * FROM verify();

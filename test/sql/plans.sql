@@ -29,9 +29,11 @@ SET credits.clock = '2026-03-31T09:00:00Z';
 SELECT balance('m'), plan_period FROM org_status WHERE org = 'm';
 -- an expired credit is never spendable, whether or not expire_due ran:
 -- the January grant still shows 2 remaining but counts for nothing
-SELECT id, kind, amount, remaining, starts_at, expires_at FROM grants WHERE org = 'm' ORDER BY id;
+SELECT kind, amount, remaining, starts_at, expires_at FROM grants WHERE org = 'm' ORDER BY id;
 SELECT expire_due();
-SELECT kind, amount, at, grant_id FROM ledger WHERE org = 'm' AND kind = 'expire' ORDER BY id;
+SELECT l.kind, l.amount, l.at, g.starts_at AS grant_start
+FROM ledger l JOIN grants g ON g.id = l.grant_id
+WHERE l.org = 'm' AND l.kind = 'expire' ORDER BY l.id;
 SELECT expire_due();
 
 --
