@@ -510,6 +510,7 @@ credits_renew_due(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	Datum		after = CStringGetTextDatum("");
 	bool		more = true;
+	bool		isnull_last;
 
 	credits_require_clock_writes();
 	SPI_connect();
@@ -531,6 +532,7 @@ credits_renew_due(PG_FUNCTION_ARGS)
 			TupleDesc	desc = page->tupdesc;
 			bool		isnull;
 			Datum		org = SPI_getbinval(tup, desc, 1, &isnull);
+			uint64		n_found;
 			OrgInfo		info;
 			TimestampTz start;
 			TimestampTz end;
@@ -538,7 +540,6 @@ credits_renew_due(PG_FUNCTION_ARGS)
 			OrgEntry   *o;
 			GrantSlot  *g;
 
-			after = org;
 			memset(&info, 0, sizeof(info));
 			info.cycle = (Cycle *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 2, &isnull));
 			info.plan_credits = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
@@ -549,7 +550,9 @@ credits_renew_due(PG_FUNCTION_ARGS)
 				continue;
 			args[0] = org;
 			args[1] = TimestampTzGetDatum(start);
-			if (credits_run(&q_has_plan_grant, args, NULL, false, 1) > 0)
+			n_found = credits_run(&q_has_plan_grant, args, NULL, false, 1);
+			credits_free_result();
+			if (n_found > 0)
 				continue;
 
 			/* lock it, or leave it to renew lazily if someone holds it */
@@ -567,6 +570,11 @@ credits_renew_due(PG_FUNCTION_ARGS)
 				org_signal(o, now);
 			}
 		}
+		if (n > 0)
+			after = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(page->vals[n - 1],
+																	page->tupdesc,
+																	1, &isnull_last)));
+		SPI_freetuptable(page);
 	}
 	SPI_finish();
 	PG_RETURN_INT64(created);
@@ -582,6 +590,7 @@ credits_expire_due(PG_FUNCTION_ARGS)
 	TimestampTz now;
 	Datum		after = CStringGetTextDatum("");
 	bool		more = true;
+	bool		isnull_last;
 
 	credits_require_clock_writes();
 	SPI_connect();
@@ -606,7 +615,6 @@ credits_expire_due(PG_FUNCTION_ARGS)
 			SPITupleTable *grants;
 			uint64		ng;
 
-			after = org;
 			o = org_lock(org, true);
 			if (o == NULL)
 				continue;
@@ -633,9 +641,15 @@ credits_expire_due(PG_FUNCTION_ARGS)
 							  (Datum) 0, true, (Datum) 0, true);
 				written++;
 			}
+			SPI_freetuptable(grants);
 			org_invalidate_grants(o);
 			org_signal(o, now);
 		}
+		if (n > 0)
+			after = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(page->vals[n - 1],
+																	page->tupdesc,
+																	1, &isnull_last)));
+		SPI_freetuptable(page);
 	}
 	SPI_finish();
 	PG_RETURN_INT64(written);

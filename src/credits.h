@@ -67,6 +67,7 @@ typedef struct CreditsQuery
 /* query.c */
 extern uint64 credits_run(CreditsQuery *q, Datum *values, const char *nulls,
 						  bool read_only, long count);
+extern void credits_free_result(void);
 extern Datum credits_get(int row, int col, bool *isnull);
 extern Datum credits_get_notnull(int row, int col);
 extern void credits_check_key(Datum key, bool isnull, const char *what);

@@ -802,6 +802,7 @@ org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
 			 g->id);
 	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 	g->remaining = DatumGetInt64(credits_get_notnull(0, 2));
+	credits_free_result();
 }
 
 /* ---------------------------------------------------------------------
@@ -920,6 +921,7 @@ org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
 					 m->member);
 			m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 			m->used = DatumGetInt64(credits_get_notnull(0, 2));
+			credits_free_result();
 			return;
 		}
 	}
@@ -938,6 +940,7 @@ org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
 	m->usage_row = true;
 	m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 	m->used = DatumGetInt64(credits_get_notnull(0, 2));
+	credits_free_result();
 }
 
 /* ---------------------------------------------------------------------
@@ -958,6 +961,7 @@ ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
 {
 	Datum		args[12];
 	char		nulls[12] = "            ";
+	int64		new_id;
 
 	args[0] = Int64GetDatum(id);
 	nulls[0] = id == 0 ? 'n' : ' ';
@@ -978,7 +982,9 @@ ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
 	nulls[11] = note_null ? 'n' : ' ';
 	if (credits_run(&q_ledger_insert, args, nulls, false, 1) != 1)
 		elog(ERROR, "could not append to the ledger");
-	return DatumGetInt64(credits_get_notnull(0, 1));
+	new_id = DatumGetInt64(credits_get_notnull(0, 1));
+	credits_free_result();
+	return new_id;
 }
 
 /* Reserves the id of a ledger entry written later in the transaction */

@@ -22,12 +22,15 @@
 /*
  * Runs a statement with the given parameters (nulls as for
  * SPI_execute_plan); returns the number of rows processed.  The caller
- * must be connected to SPI.
+ * must be connected to SPI.  The caller's memory context is current again
+ * afterwards (SPI leaves its own procedure context current), so that a
+ * loop can keep its allocations in a context it resets.
  */
 uint64
 credits_run(CreditsQuery *q, Datum *values, const char *nulls,
 			bool read_only, long count)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	int			rc;
 
 	if (q->plan == NULL)
@@ -42,10 +45,19 @@ credits_run(CreditsQuery *q, Datum *values, const char *nulls,
 		q->plan = plan;
 	}
 	rc = SPI_execute_plan(q->plan, values, nulls, read_only, count);
+	MemoryContextSwitchTo(caller);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_plan failed for \"%s\": %s",
 			 q->sql, SPI_result_code_string(rc));
 	return SPI_processed;
+}
+
+/* Frees the last result, for loops that run many statements */
+void
+credits_free_result(void)
+{
+	SPI_freetuptable(SPI_tuptable);
+	SPI_tuptable = NULL;
 }
 
 /* Column col (from 1) of result row row (from 0) */

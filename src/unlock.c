@@ -471,6 +471,7 @@ charge_batch(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 		names[i] = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(i, 1)));
 		ids[i] = credits_get_notnull(i, 2);
 	}
+	SPI_freetuptable(SPI_tuptable);
 
 	org_member_add_usage(o, m, member, n);
 
