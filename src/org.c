@@ -71,14 +71,14 @@ static CreditsQuery q_lock_org_skip = {
 };
 
 static CreditsQuery q_load_grants = {
-	"SELECT l.ctid, g.id, g.kind, l.amount, l.remaining, g.starts_at, g.expires_at"
+	"SELECT l.ctid, g.id, g.kind::text, l.amount, l.remaining, g.starts_at, g.expires_at"
 	"  FROM credits.grant_rows g JOIN credits.grant_left l ON l.grant_id = g.id"
 	" WHERE g.org = $1 AND (g.expires_at IS NULL OR g.expires_at > $2)",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_load_grant = {
-	"SELECT l.ctid, g.id, g.kind, l.amount, l.remaining, g.starts_at, g.expires_at"
+	"SELECT l.ctid, g.id, g.kind::text, l.amount, l.remaining, g.starts_at, g.expires_at"
 	"  FROM credits.grant_rows g JOIN credits.grant_left l ON l.grant_id = g.id"
 	" WHERE g.org = $1 AND g.id = $2",
 	2, {TEXTOID, INT8OID}, NULL
@@ -100,7 +100,7 @@ static CreditsQuery q_insert_grant = {
 	"WITH g AS ("
 	"  INSERT INTO credits.grant_rows"
 	"    (org, kind, starts_at, expires_at, ref, created_at)"
-	"    VALUES ($1, $2, $4, $5, $6, $7)"
+	"    VALUES ($1, $2::credits.grant_kind, $4, $5, $6, $7)"
 	"    ON CONFLICT DO NOTHING RETURNING id)"
 	"INSERT INTO credits.grant_left (grant_id, amount, remaining)"
 	"  SELECT id, $3, $3 FROM g RETURNING grant_id, ctid",
@@ -164,7 +164,7 @@ static CreditsQuery q_ledger_insert = {
 	"  (id, org, at, recorded_at, actor, kind, amount, grant_id,"
 	"   member, prospect, ref, note)"
 	"  VALUES (coalesce($1, pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)),"
-	"          $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+	"          $2, $3, $4, $5, $6::credits.ledger_kind, $7, $8, $9, $10, $11, $12)"
 	"  RETURNING id",
 	12, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
 	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, NULL

@@ -33,7 +33,7 @@ static CreditsQuery q_org = {
 };
 
 static CreditsQuery q_grants = {
-	"SELECT kind, remaining, starts_at, expires_at FROM credits.grants"
+	"SELECT kind::text, remaining, starts_at, expires_at FROM credits.grants"
 	" WHERE org = $1 AND (expires_at IS NULL OR expires_at > $2)",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
