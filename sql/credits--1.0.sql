@@ -812,5 +812,99 @@ CREATE TRIGGER unlock_rows_after AFTER INSERT ON @extschema@.unlock_rows
 	FOR EACH ROW WHEN (NEW.via = 'insert')
 	EXECUTE FUNCTION @extschema@.unlock_rows_after();
 
+--
+-- Rights (SPEC section 7)
+--
+
+-- Roles given rights through the functions below, so that upgrades can
+-- extend them to new objects (dumped with the data)
+CREATE TABLE @extschema@.rights (
+	role_name name NOT NULL,
+	level text NOT NULL CHECK (level IN ('app', 'admin')),
+	PRIMARY KEY (role_name, level)
+);
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.rights', '');
+
+CREATE FUNCTION @extschema@.grant_app_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	EXECUTE format('GRANT USAGE ON SCHEMA @extschema@ TO %s', role);
+	EXECUTE format('GRANT SELECT, INSERT ON @extschema@.unlocks TO %s', role);
+	EXECUTE format('GRANT SELECT ON @extschema@.org_status, @extschema@.member_status TO %s', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION'
+				   ' @extschema@.unlock(text, text, text),'
+				   ' @extschema@.unlock_many(text, text, text[], boolean),'
+				   ' @extschema@.is_unlocked(text, text),'
+				   ' @extschema@.balance(text),'
+				   ' @extschema@.org_status_of(text),'
+				   ' @extschema@.months(@extschema@.cycle),'
+				   ' @extschema@.clock()'
+				   ' TO %s', role);
+	INSERT INTO @extschema@.rights (role_name, level)
+	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.grant_app_rights(regrole) IS
+'gives a role what an app needs: unlocks, status views, is_unlocked, balance';
+
+CREATE FUNCTION @extschema@.grant_admin_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM @extschema@.grant_app_rights(role);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON @extschema@.orgs, @extschema@.members TO %s', role);
+	EXECUTE format('GRANT SELECT ON @extschema@.grants, @extschema@.ledger TO %s', role);
+	EXECUTE format('GRANT USAGE ON TYPE @extschema@.cycle, @extschema@.grant_kind,'
+				   ' @extschema@.ledger_kind TO %s', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION'
+				   ' @extschema@.grant_one_time(text, text, bigint, timestamptz),'
+				   ' @extschema@.grant_referral(text, text, bigint, timestamptz),'
+				   ' @extschema@.adjust(text, text, bigint, text),'
+				   ' @extschema@.revoke_grant(bigint, text, text),'
+				   ' @extschema@.refund(text, text, text),'
+				   ' @extschema@.renew_due(integer),'
+				   ' @extschema@.expire_due(integer),'
+				   ' @extschema@.verify(text),'
+				   ' @extschema@.cycle(timestamp, interval, integer, text),'
+				   ' @extschema@.cycle_from(timestamptz, interval, integer, text),'
+				   ' @extschema@.period_at(@extschema@.cycle, timestamptz),'
+				   ' @extschema@.period_index(@extschema@.cycle, timestamptz),'
+				   ' @extschema@.period(@extschema@.cycle, integer),'
+				   ' @extschema@.periods(@extschema@.cycle, tstzrange),'
+				   ' @extschema@.anchor(@extschema@.cycle),'
+				   ' @extschema@.zone(@extschema@.cycle),'
+				   ' @extschema@.step(@extschema@.cycle),'
+				   ' @extschema@.period_count(@extschema@.cycle),'
+				   ' @extschema@.contract(@extschema@.cycle),'
+				   ' @extschema@.cycle_eq(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_ne(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_lt(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_le(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_gt(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_ge(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_cmp(@extschema@.cycle, @extschema@.cycle),'
+				   ' @extschema@.cycle_hash(@extschema@.cycle),'
+				   ' @extschema@.cycle_hash_extended(@extschema@.cycle, bigint)'
+				   ' TO %s', role);
+	INSERT INTO @extschema@.rights (role_name, level)
+	VALUES (role::text, 'admin') ON CONFLICT DO NOTHING;
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.grant_admin_rights(regrole) IS
+'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
+
 -- Nothing is granted to PUBLIC (SPEC section 7)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA @extschema@ FROM PUBLIC;

@@ -345,6 +345,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
 				 errmsg("organization \"%s\" does not exist", key),
+				 errdetail("No row of credits.orgs has this key."),
 				 errhint("Add the organization to credits.orgs first.")));
 	}
 

@@ -101,7 +101,9 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
 				 errmsg("organization \"%s\" does not exist",
-						TextDatumGetCString(org))));
+						TextDatumGetCString(org)),
+				 errdetail("No row of credits.orgs has this key."),
+				 errhint("Add the organization to credits.orgs first.")));
 	info->cycle = (Cycle *) PG_DETOAST_DATUM_COPY(credits_get_notnull(0, 1));
 	info->plan_credits = DatumGetInt64(credits_get_notnull(0, 2));
 	info->frozen = DatumGetBool(credits_get_notnull(0, 3));

@@ -141,6 +141,7 @@ report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 				(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
 				 errmsg("member \"%s\" of organization \"%s\" does not exist",
 						m->member, o->org),
+				 errdetail("No row of credits.members has this member for the organization."),
 				 errhint("Add the member to credits.members first.")));
 	ereport(ERROR,
 			(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
@@ -681,7 +682,9 @@ credits_is_unlocked(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
 				 errmsg("organization \"%s\" does not exist",
-						TextDatumGetCString(args[0]))));
+						TextDatumGetCString(args[0])),
+				 errdetail("No row of credits.orgs has this key."),
+				 errhint("Add the organization to credits.orgs first.")));
 	PG_RETURN_BOOL(unlocked);
 }
 
