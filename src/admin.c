@@ -58,7 +58,7 @@ static CreditsQuery q_orgs_page = {
 	"SELECT o.org, o.cycle, o.plan_credits, o.created_at, s.cycle_cut"
 	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
 	" WHERE o.org > $1 ORDER BY o.org LIMIT 500",
-	1, {TEXTOID}, NULL
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_has_plan_grant = {
@@ -69,9 +69,9 @@ static CreditsQuery q_has_plan_grant = {
 
 static CreditsQuery q_expiring_orgs = {
 	"SELECT DISTINCT org FROM credits.grants"
-	" WHERE expires_at <= $1 AND remaining > 0 AND org > $2"
+	" WHERE org > $1 AND expires_at <= $2 AND remaining > 0"
 	" ORDER BY org LIMIT 500",
-	2, {TIMESTAMPTZOID, TEXTOID}, NULL
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_expiring_grants = {
@@ -501,83 +501,155 @@ max_orgs_arg(FunctionCallInfo fcinfo)
 	return max_orgs;
 }
 
+/*
+ * Called for each org of a page; returns true when the org counts toward
+ * max_orgs.
+ */
+typedef bool (*OrgVisitor) (SPITupleTable *page, uint64 row, Datum org,
+							TimestampTz now, void *state);
+
+/*
+ * Walks the orgs page_query returns ($1: the last org of the previous page,
+ * $2: the clock), in key order and a page at a time so that memory stays
+ * flat, until max_orgs of them have counted.  Returns how many counted.
+ */
+static int64
+visit_orgs(CreditsQuery *page_query, TimestampTz now, int64 max_orgs,
+		   OrgVisitor visit, void *state)
+{
+	Datum		after = CStringGetTextDatum("");
+	int64		counted = 0;
+	bool		more = true;
+
+	while (more && counted < max_orgs)
+	{
+		Datum		args[2];
+		SPITupleTable *page;
+		uint64		n;
+		bool		isnull;
+
+		args[0] = after;
+		args[1] = TimestampTzGetDatum(now);
+		n = credits_run(page_query, args, NULL, false, 0);
+		page = SPI_tuptable;
+		SPI_tuptable = NULL;
+		more = (n == ORG_PAGE);
+		for (uint64 i = 0; i < n && counted < max_orgs; i++)
+		{
+			Datum		org = SPI_getbinval(page->vals[i], page->tupdesc, 1, &isnull);
+
+			if (visit(page, i, org, now, state))
+				counted++;
+		}
+		if (n > 0)
+			after = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(page->vals[n - 1],
+																	page->tupdesc,
+																	1, &isnull)));
+		SPI_freetuptable(page);
+	}
+	return counted;
+}
+
+/* renew_due: creates the org's missing plan grant; counts if it did */
+static bool
+renew_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
+		  void *state)
+{
+	HeapTuple	tup = page->vals[row];
+	TupleDesc	desc = page->tupdesc;
+	bool		isnull;
+	OrgInfo		info;
+	TimestampTz start;
+	TimestampTz end;
+	Datum		cut;
+	Datum		args[2];
+	uint64		found;
+	OrgEntry   *o;
+
+	memset(&info, 0, sizeof(info));
+	info.cycle = (Cycle *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 2, &isnull));
+	info.plan_credits = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
+	info.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+	cut = SPI_getbinval(tup, desc, 5, &isnull);
+	info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(cut);
+	if (!org_plan_period(&info, now, &start, &end))
+		return false;
+	args[0] = org;
+	args[1] = TimestampTzGetDatum(start);
+	found = credits_run(&q_has_plan_grant, args, NULL, false, 1);
+	credits_free_result();
+	if (found > 0)
+		return false;
+
+	/* lock it, or leave it to renew lazily if someone holds it */
+	o = org_lock(org, true);
+	if (o == NULL)
+		return false;
+	org_load_grants(o, now);
+	if (!org_plan_period(&o->info, now, &start, &end) ||
+		org_find_plan_grant(o, start) != NULL ||
+		org_ensure_plan_grant(o, now) == NULL)
+		return false;
+	org_signal(o, now);
+	return true;
+}
+
 PG_FUNCTION_INFO_V1(credits_renew_due);
 Datum
 credits_renew_due(PG_FUNCTION_ARGS)
 {
 	int64		max_orgs = max_orgs_arg(fcinfo);
-	int64		created = 0;
-	TimestampTz now;
-	Datum		after = CStringGetTextDatum("");
-	bool		more = true;
-	bool		isnull_last;
+	int64		created;
 
 	credits_require_clock_writes();
 	SPI_connect();
-	now = credits_now();
-
-	while (more && created < max_orgs)
-	{
-		Datum		args[2];
-		SPITupleTable *page;
-		uint64		n;
-
-		args[0] = after;
-		n = credits_run(&q_orgs_page, args, NULL, false, 0);
-		page = SPI_tuptable;
-		more = (n == ORG_PAGE);
-		for (uint64 i = 0; i < n && created < max_orgs; i++)
-		{
-			HeapTuple	tup = page->vals[i];
-			TupleDesc	desc = page->tupdesc;
-			bool		isnull;
-			Datum		org = SPI_getbinval(tup, desc, 1, &isnull);
-			uint64		n_found;
-			OrgInfo		info;
-			TimestampTz start;
-			TimestampTz end;
-			Datum		cut;
-			OrgEntry   *o;
-			GrantSlot  *g;
-
-			memset(&info, 0, sizeof(info));
-			info.cycle = (Cycle *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 2, &isnull));
-			info.plan_credits = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-			info.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
-			cut = SPI_getbinval(tup, desc, 5, &isnull);
-			info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(cut);
-			if (!org_plan_period(&info, now, &start, &end))
-				continue;
-			args[0] = org;
-			args[1] = TimestampTzGetDatum(start);
-			n_found = credits_run(&q_has_plan_grant, args, NULL, false, 1);
-			credits_free_result();
-			if (n_found > 0)
-				continue;
-
-			/* lock it, or leave it to renew lazily if someone holds it */
-			o = org_lock(org, true);
-			if (o == NULL)
-				continue;
-			org_load_grants(o, now);
-			if (!org_plan_period(&o->info, now, &start, &end) ||
-				org_find_plan_grant(o, start) != NULL)
-				continue;
-			g = org_ensure_plan_grant(o, now);
-			if (g != NULL)
-			{
-				created++;
-				org_signal(o, now);
-			}
-		}
-		if (n > 0)
-			after = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(page->vals[n - 1],
-																	page->tupdesc,
-																	1, &isnull_last)));
-		SPI_freetuptable(page);
-	}
+	created = visit_orgs(&q_orgs_page, credits_now(), max_orgs, renew_org, NULL);
 	SPI_finish();
 	PG_RETURN_INT64(created);
+}
+
+/* expire_due: writes the expire entries of one org; counts if locked */
+static bool
+expire_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
+		   void *state)
+{
+	int64	   *written = (int64 *) state;
+	OrgEntry   *o;
+	Datum		args[2];
+	SPITupleTable *grants;
+	uint64		ng;
+	bool		isnull;
+
+	o = org_lock(org, true);
+	if (o == NULL)
+		return false;
+
+	args[0] = org;
+	args[1] = TimestampTzGetDatum(now);
+	ng = credits_run(&q_expiring_grants, args, NULL, false, 0);
+	grants = SPI_tuptable;
+	SPI_tuptable = NULL;
+	for (uint64 j = 0; j < ng; j++)
+	{
+		HeapTuple	tup = grants->vals[j];
+		int64		id = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 1, &isnull));
+		int64		remaining = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 2, &isnull));
+		TimestampTz expires_at = DatumGetTimestampTz(SPI_getbinval(tup, grants->tupdesc, 3, &isnull));
+		Datum		gargs[1];
+
+		gargs[0] = Int64GetDatum(id);
+		credits_allow_protected_writes(true);
+		credits_run(&q_expire_grant, gargs, NULL, false, 0);
+		credits_allow_protected_writes(false);
+		ledger_append(org, 0, expires_at, LEDGER_EXPIRE, -remaining, id,
+					  (Datum) 0, true, (Datum) 0, true,
+					  (Datum) 0, true, (Datum) 0, true);
+		(*written)++;
+	}
+	SPI_freetuptable(grants);
+	org_invalidate_grants(o);
+	org_signal(o, now);
+	return true;
 }
 
 PG_FUNCTION_INFO_V1(credits_expire_due);
@@ -585,72 +657,11 @@ Datum
 credits_expire_due(PG_FUNCTION_ARGS)
 {
 	int64		max_orgs = max_orgs_arg(fcinfo);
-	int64		orgs_done = 0;
 	int64		written = 0;
-	TimestampTz now;
-	Datum		after = CStringGetTextDatum("");
-	bool		more = true;
-	bool		isnull_last;
 
 	credits_require_clock_writes();
 	SPI_connect();
-	now = credits_now();
-
-	while (more && orgs_done < max_orgs)
-	{
-		Datum		args[2];
-		SPITupleTable *page;
-		uint64		n;
-
-		args[0] = TimestampTzGetDatum(now);
-		args[1] = after;
-		n = credits_run(&q_expiring_orgs, args, NULL, false, 0);
-		page = SPI_tuptable;
-		more = (n == ORG_PAGE);
-		for (uint64 i = 0; i < n && orgs_done < max_orgs; i++)
-		{
-			bool		isnull;
-			Datum		org = SPI_getbinval(page->vals[i], page->tupdesc, 1, &isnull);
-			OrgEntry   *o;
-			SPITupleTable *grants;
-			uint64		ng;
-
-			o = org_lock(org, true);
-			if (o == NULL)
-				continue;
-			orgs_done++;
-
-			args[0] = org;
-			args[1] = TimestampTzGetDatum(now);
-			ng = credits_run(&q_expiring_grants, args, NULL, false, 0);
-			grants = SPI_tuptable;
-			for (uint64 j = 0; j < ng; j++)
-			{
-				HeapTuple	tup = grants->vals[j];
-				int64		id = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 1, &isnull));
-				int64		remaining = DatumGetInt64(SPI_getbinval(tup, grants->tupdesc, 2, &isnull));
-				TimestampTz expires_at = DatumGetTimestampTz(SPI_getbinval(tup, grants->tupdesc, 3, &isnull));
-				Datum		gargs[1];
-
-				gargs[0] = Int64GetDatum(id);
-				credits_allow_protected_writes(true);
-				credits_run(&q_expire_grant, gargs, NULL, false, 0);
-				credits_allow_protected_writes(false);
-				ledger_append(org, 0, expires_at, LEDGER_EXPIRE, -remaining, id,
-							  (Datum) 0, true, (Datum) 0, true,
-							  (Datum) 0, true, (Datum) 0, true);
-				written++;
-			}
-			SPI_freetuptable(grants);
-			org_invalidate_grants(o);
-			org_signal(o, now);
-		}
-		if (n > 0)
-			after = PointerGetDatum(DatumGetTextPCopy(SPI_getbinval(page->vals[n - 1],
-																	page->tupdesc,
-																	1, &isnull_last)));
-		SPI_freetuptable(page);
-	}
+	visit_orgs(&q_expiring_orgs, credits_now(), max_orgs, expire_org, &written);
 	SPI_finish();
 	PG_RETURN_INT64(written);
 }
