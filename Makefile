@@ -3,13 +3,14 @@
 EXTENSION = credits
 MODULE_big = credits
 OBJS = src/credits.o src/cycle.o src/cycle_core.o src/guc.o src/query.o \
-	src/org.o src/unlock.o src/admin.o src/status.o src/triggers.o
+	src/org.o src/unlock.o src/admin.o src/status.o src/triggers.o \
+	src/apptrigger.o
 DATA = $(wildcard sql/credits--*.sql)
 
 # Regression tests read test/sql/*.sql; expected output is in expected/.
 # Test names must not clash with the install scripts in sql/.
 REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
-	plans grants status history rights
+	plans grants status history rights apptrigger
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique unlock_race last_credit member_limit \

@@ -813,6 +813,72 @@ CREATE TRIGGER unlock_rows_after AFTER INSERT ON @extschema@.unlock_rows
 	EXECUTE FUNCTION @extschema@.unlock_rows_after();
 
 --
+-- Charging from the app's own tables (SPEC section 6)
+--
+
+CREATE FUNCTION @extschema@.unlock_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_unlock_trigger'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION @extschema@.unlock_trigger() IS
+'AFTER INSERT OR UPDATE row trigger for app tables: charges each row that unlocks a new prospect';
+
+CREATE FUNCTION @extschema@.attach_unlock_trigger(tbl regclass, org_col name,
+	member_col name, prospect_col name, free_col name DEFAULT NULL,
+	free_value text DEFAULT NULL, trigger_name name DEFAULT 'credits_charge')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	col name;
+	typ regtype;
+BEGIN
+	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
+		OR prospect_col IS NULL OR trigger_name IS NULL THEN
+		RAISE EXCEPTION 'table, org, member and prospect columns and trigger name cannot be null'
+			USING ERRCODE = '22004';
+	END IF;
+	IF (free_col IS NULL) <> (free_value IS NULL) THEN
+		RAISE EXCEPTION 'free_col and free_value go together'
+			USING ERRCODE = '22023',
+				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[org_col, member_col, prospect_col, free_col] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype
+		INTO typ
+		FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0
+			AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl
+				USING ERRCODE = '42703';
+		END IF;
+		IF col IS DISTINCT FROM free_col
+			AND typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
+							'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+			RAISE EXCEPTION 'column "%" of table "%" has type %, which cannot hold a key',
+				col, tbl, typ
+				USING ERRCODE = '42804',
+					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';
+		END IF;
+	END LOOP;
+	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE ON %s FOR EACH ROW'
+				   ' EXECUTE FUNCTION @extschema@.unlock_trigger(%L, %L, %L%s)',
+				   trigger_name, tbl, org_col, member_col, prospect_col,
+				   CASE WHEN free_col IS NULL THEN ''
+						ELSE format(', %L, %L', free_col, free_value) END);
+END
+$$;
+
+COMMENT ON FUNCTION @extschema@.attach_unlock_trigger(regclass, name, name, name, name, text, name) IS
+'checks the columns of an app table, then attaches credits.unlock_trigger() to it';
+
+--
 -- Rights (SPEC section 7)
 --
 
@@ -844,7 +910,9 @@ BEGIN
 				   ' @extschema@.balance(text),'
 				   ' @extschema@.org_status_of(text),'
 				   ' @extschema@.months(@extschema@.cycle),'
-				   ' @extschema@.clock()'
+				   ' @extschema@.clock(),'
+				   ' @extschema@.unlock_trigger(),'
+				   ' @extschema@.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
 				   ' TO %s', role);
 	INSERT INTO @extschema@.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;

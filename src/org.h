@@ -139,4 +139,8 @@ extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
 
 extern TimestampTz timestamptz_or_noend(Datum d, bool isnull);
 
+/* unlock.c */
+extern bool unlock_prospect(Datum org, Datum member, bool member_null,
+							Datum prospect, bool by_trigger);
+
 #endif							/* CREDITS_ORG_H */

@@ -66,6 +66,16 @@ static CreditsQuery q_unlock_insert = {
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
+static CreditsQuery q_unlock_insert_trigger = {
+	"INSERT INTO credits.unlock_rows"
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
+	"  VALUES ($1, $2, $3, $4, $5,"
+	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
+	"          'trigger')"
+	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id",
+	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
+};
+
 static CreditsQuery q_unlocked_among = {
 	"SELECT u.p FROM pg_catalog.unnest($2::text[]) AS u(p)"
 	" WHERE EXISTS (SELECT 1 FROM credits.unlock_rows r"
@@ -264,14 +274,16 @@ report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
  * ---------------------------------------------------------------------
  */
 
-PG_FUNCTION_INFO_V1(credits_unlock);
-Datum
-credits_unlock(PG_FUNCTION_ARGS)
+/*
+ * Unlocks one prospect: true if this call charged, false if it was
+ * unlocked already.  The caller has checked the keys and is connected to
+ * SPI.  by_trigger: the app-table trigger unlocks (recorded in the row).
+ */
+bool
+unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
+				bool by_trigger)
 {
-	Datum		org = PG_GETARG_DATUM(0);
-	Datum		member = PG_GETARG_DATUM(1);
-	Datum		prospect = PG_GETARG_DATUM(2);
-	bool		member_null = PG_ARGISNULL(1);
+	CreditsQuery *insert = by_trigger ? &q_unlock_insert_trigger : &q_unlock_insert;
 	OrgEntry   *o;
 	MemberSlot *m;
 	TimestampTz now;
@@ -282,14 +294,6 @@ credits_unlock(PG_FUNCTION_ARGS)
 	int64		left;
 	int64		debit_id;
 
-	credits_check_key(org, PG_ARGISNULL(0), "organization");
-	if (!member_null)
-		credits_check_key(member, false, "member");
-	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
-	credits_require_clock_writes();
-
-	SPI_connect();
-
 	/*
 	 * An unlock this transaction can already see is committed (or ours) and
 	 * only a refund, which would be ordered after this call, can undo it:
@@ -299,10 +303,7 @@ credits_unlock(PG_FUNCTION_ARGS)
 	args[0] = org;
 	args[1] = prospect;
 	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
-	{
-		SPI_finish();
-		PG_RETURN_BOOL(false);
-	}
+		return false;
 
 	o = org_lock(org, false);
 	now = credits_now();
@@ -319,12 +320,8 @@ credits_unlock(PG_FUNCTION_ARGS)
 	args[2] = member;
 	args[3] = TimestampTzGetDatum(now);
 	args[4] = TimestampTzGetDatum(ustart);
-	if (credits_run(&q_unlock_insert, args, member_null ? "  n  " : NULL,
-					false, 1) == 0)
-	{
-		SPI_finish();
-		PG_RETURN_BOOL(false);
-	}
+	if (credits_run(insert, args, member_null ? "  n  " : NULL, false, 1) == 0)
+		return false;
 	debit_id = DatumGetInt64(credits_get_notnull(0, 1));
 
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
@@ -332,9 +329,29 @@ credits_unlock(PG_FUNCTION_ARGS)
 		report_refused(o, m, now, uend, by_limit, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
+	return true;
+}
 
+PG_FUNCTION_INFO_V1(credits_unlock);
+Datum
+credits_unlock(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	Datum		member = PG_GETARG_DATUM(1);
+	Datum		prospect = PG_GETARG_DATUM(2);
+	bool		member_null = PG_ARGISNULL(1);
+	bool		charged;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	if (!member_null)
+		credits_check_key(member, false, "member");
+	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
+	credits_require_clock_writes();
+
+	SPI_connect();
+	charged = unlock_prospect(org, member, member_null, prospect, false);
 	SPI_finish();
-	PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(charged);
 }
 
 /* ---------------------------------------------------------------------

@@ -1,0 +1,144 @@
+--
+-- credits.unlock_trigger(): the database charges when a prospect enters
+-- the app's own campaign table
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('a1', 'R/2026-01-01/P1M', 5);
+INSERT INTO members (org, member) VALUES ('a1', 'alice'), ('a1', 'bob');
+
+CREATE SCHEMA app;
+CREATE TABLE app.campaign_prospects (
+	id serial PRIMARY KEY,
+	campaign text NOT NULL,
+	org_id text,
+	added_by text,
+	prospect_id text,
+	source text NOT NULL DEFAULT 'search'
+);
+SELECT attach_unlock_trigger('app.campaign_prospects', 'org_id', 'added_by',
+							 'prospect_id', 'source', 'upload');
+SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
+WHERE tgrelid = 'app.campaign_prospects'::regclass;
+
+CREATE FUNCTION pg_temp.state() RETURNS TABLE (balance bigint, unlocked text, debits bigint)
+LANGUAGE sql AS $$
+	SELECT credits.balance('a1'),
+		(SELECT string_agg(prospect || ':' || member, ' ' ORDER BY prospect)
+		 FROM credits.unlocks WHERE org = 'a1'),
+		(SELECT count(*) FROM credits.ledger WHERE org = 'a1' AND kind = 'debit')
+$$;
+
+-- A new prospect in a campaign: one credit
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
+VALUES ('spring', 'a1', 'alice', 'p1');
+SELECT * FROM pg_temp.state();
+
+-- Free: a colleague's row for it, a move between campaigns, a re-insert
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
+VALUES ('bobs', 'a1', 'bob', 'p1');
+UPDATE app.campaign_prospects SET campaign = 'summer' WHERE campaign = 'spring';
+DELETE FROM app.campaign_prospects WHERE campaign = 'summer';
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
+VALUES ('spring', 'a1', 'alice', 'p1');
+SELECT * FROM pg_temp.state();
+
+-- Uploads are free and are not unlocks
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id, source)
+VALUES ('own', 'a1', 'alice', 'p2', 'upload');
+SELECT * FROM pg_temp.state(), credits.is_unlocked('a1', 'p2') AS p2_unlocked;
+
+-- Several rows, one new prospect twice, in one statement: one charge each
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
+SELECT 'bulk', 'a1', 'bob', p FROM (VALUES ('p3'), ('p4'), ('p3'), ('p1')) v(p);
+SELECT * FROM pg_temp.state();
+
+-- COPY charges too
+COPY app.campaign_prospects (campaign, org_id, added_by, prospect_id) FROM STDIN;
+copied	a1	alice	p5
+copied	a1	bob	p5
+\.
+SELECT * FROM pg_temp.state();
+
+-- An UPDATE that changes the prospect charges for the new one; an upload
+-- turned into a search result is an unlock
+UPDATE app.campaign_prospects SET prospect_id = 'p6' WHERE campaign = 'copied' AND added_by = 'bob';
+SELECT * FROM pg_temp.state();
+
+-- A refused charge fails the app's statement: no row, no charge
+SELECT pg_temp.err($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('late', 'a1', 'alice', 'p7')$$);
+SELECT pg_temp.err($$UPDATE app.campaign_prospects SET source = 'search' WHERE source = 'upload'$$);
+SELECT count(*) AS late_rows FROM app.campaign_prospects WHERE campaign = 'late';
+SELECT * FROM pg_temp.state();
+
+-- Editing an old row whose member has left works (no charge, no check)
+UPDATE members SET active = false WHERE member = 'bob';
+UPDATE app.campaign_prospects SET campaign = 'archive' WHERE added_by = 'bob';
+-- ... but a charge needs an active member, an org and a prospect
+SELECT grant_one_time('a1', 'top-up', 10) IS NOT NULL AS topped_up;
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'a1', 'bob', 'p8')$$),
+	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'a1', NULL, 'p8')$$),
+	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', NULL, 'alice', 'p8')$$),
+	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'a1', 'alice', NULL)$$),
+	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'nope', 'alice', 'p8')$$)
+) v(sql);
+-- already unlocked: free even for an inactive or missing member
+INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
+VALUES ('x', 'a1', 'bob', 'p1'), ('x', 'a1', NULL, 'p1');
+SELECT * FROM pg_temp.state();
+
+-- DELETE and TRUNCATE of app rows change nothing in credits
+TRUNCATE app.campaign_prospects;
+SELECT * FROM pg_temp.state();
+
+-- uuid and bigint keys are read as text
+CREATE TABLE app.uuid_rows (org_id text, member_id text, prospect uuid);
+CREATE TABLE app.int_rows (org_id text, member_id text, prospect bigint);
+SELECT attach_unlock_trigger('app.uuid_rows', 'org_id', 'member_id', 'prospect');
+SELECT attach_unlock_trigger('app.int_rows', 'org_id', 'member_id', 'prospect', trigger_name => 'charge_ints');
+INSERT INTO app.uuid_rows VALUES ('a1', 'alice', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
+INSERT INTO app.int_rows VALUES ('a1', 'alice', 7);
+SELECT prospect, member FROM unlocks WHERE org = 'a1' AND prospect IN ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '7');
+
+--
+-- Misconfiguration: clear errors naming the argument and the table
+--
+CREATE TABLE app.bad (org_id text, member_id text, prospect_id text, score numeric, at timestamptz);
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'nope')$$),
+	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'score')$$),
+	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'prospect_id', 'at')$$),
+	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'prospect_id', 'nope', 'x')$$),
+	($$SELECT credits.attach_unlock_trigger(NULL, 'org_id', 'member_id', 'prospect_id')$$)
+) v(sql);
+-- triggers created by hand are checked when they fire
+CREATE TRIGGER t_before BEFORE INSERT ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_before ON app.bad;
+CREATE TRIGGER t_stmt AFTER INSERT ON app.bad FOR EACH STATEMENT
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_stmt ON app.bad;
+CREATE TRIGGER t_delete AFTER DELETE ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
+INSERT INTO app.bad VALUES ('a1', 'alice', 'q1');
+SELECT pg_temp.err($$DELETE FROM app.bad$$);
+DROP TRIGGER t_delete ON app.bad;
+CREATE TRIGGER t_args AFTER INSERT ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_args ON app.bad;
+CREATE TRIGGER t_col AFTER INSERT ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'missing');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_col ON app.bad;
+CREATE TRIGGER t_type AFTER INSERT ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'score');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1', 1.5)$$);
+DROP TRIGGER t_type ON app.bad;
+SELECT pg_temp.err($$SELECT credits.unlock_trigger()$$);
+
+SELECT * FROM verify('a1');
+DROP SCHEMA app CASCADE;
