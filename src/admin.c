@@ -43,9 +43,15 @@ static CreditsQuery q_find_request = {
 	3, {TEXTOID, TEXTOID, TEXTOID}, NULL
 };
 
+static CreditsQuery q_find_revoke = {
+	"SELECT amount, grant_id, note, result FROM credits.requests"
+	" WHERE op = 'revoke' AND ref = $1",
+	1, {TEXTOID}, NULL
+};
+
 static CreditsQuery q_insert_request = {
 	"INSERT INTO credits.requests (op, org, ref, amount, grant_id, note, result)"
-	"  VALUES ($1, $2, $3, $4, $5, $6, $7)",
+	"  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
 	7, {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, TEXTOID, INT8OID}, NULL
 };
 
@@ -63,7 +69,8 @@ static CreditsQuery q_orgs_page = {
 
 static CreditsQuery q_has_plan_grant = {
 	"SELECT 1 FROM credits.grant_rows"
-	" WHERE org = $1 AND kind = 'plan' AND starts_at = $2",
+	" WHERE org = $1 AND kind = 'plan' AND starts_at = $2"
+	"   AND (expires_at IS NULL OR expires_at > starts_at)",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
@@ -324,7 +331,9 @@ record_request(const char *op, Datum org, Datum ref, int64 amount,
 	args[5] = note;
 	nulls[5] = note_null ? 'n' : ' ';
 	args[6] = Int64GetDatum(result);
-	credits_run(&q_insert_request, args, nulls, false, 0);
+	if (credits_run(&q_insert_request, args, nulls, false, 0) != 1)
+		report_key_reused("ref", TextDatumGetCString(ref),
+						  "Another call recorded this ref at the same time.");
 }
 
 /* Finds an earlier request with this key; true with its row loaded */
@@ -449,7 +458,8 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 	o = org_lock(org, false);
 	now = credits_now();
 
-	if (find_request("revoke", org, ref))
+	args[0] = ref;
+	if (credits_run(&q_find_revoke, args, NULL, false, 1) == 1)
 	{
 		bool		isnull;
 		Datum		d = credits_get(0, 2, &isnull);

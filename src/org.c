@@ -53,9 +53,9 @@ static bool protected_writes = false;
 	"WITH o AS MATERIALIZED (" \
 	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold, created_at" \
 	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE " skip ")" \
-	"INSERT INTO credits.org_state AS s (org, version)" \
-	"  SELECT o.org, 1 FROM o" \
-	"  ON CONFLICT (org) DO UPDATE SET version = s.version + 1" \
+	"INSERT INTO credits.org_state AS s (org)" \
+	"  SELECT o.org FROM o" \
+	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed" \
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o)," \
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o)," \
 	"            (SELECT created_at FROM o), s.armed, s.cycle_cut"
@@ -67,6 +67,17 @@ static CreditsQuery q_lock_org = {
 
 static CreditsQuery q_lock_org_skip = {
 	LOCK_ORG_SQL("SKIP LOCKED"),
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_lock_org_row = {
+	"SELECT 1 FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE",
+	1, {TEXTOID}, NULL
+};
+
+/* A write that changes nothing, for orgs that have a state row */
+static CreditsQuery q_touch_state = {
+	"UPDATE credits.org_state SET armed = armed WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
 
@@ -380,6 +391,38 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	return o;
 }
 
+/*
+ * The org lock for a change of one of its members: the orgs row, then a
+ * write to the state row if the org has one.  Unlike org_lock() it never
+ * creates the state row, so that pg_restore loading credits.members writes
+ * nothing (an org without a state row has never been charged).  Returns
+ * false if the org does not exist.  The member's cached row is dropped.
+ */
+bool
+org_lock_for_member(Datum org, Datum member)
+{
+	char		key[CREDITS_KEY_MAXLEN + 1];
+	OrgEntry   *o = NULL;
+	Datum		args[1];
+
+	key_to_buf(org, key);
+	if (org_cache != NULL)
+		o = hash_search(org_cache, key, HASH_FIND, NULL);
+	if (o == NULL)
+	{
+		args[0] = org;
+		if (credits_run(&q_lock_org_row, args, NULL, false, 1) == 0)
+			return false;
+		credits_run(&q_touch_state, args, NULL, false, 0);
+	}
+	else if (o->members != NULL)
+	{
+		key_to_buf(member, key);
+		hash_search(o->members, key, HASH_REMOVE, NULL);
+	}
+	return true;
+}
+
 /* Drops an org from the cache; the lock stays, the next use re-reads */
 void
 org_forget(const char *org)
@@ -602,13 +645,19 @@ grant_spendable(const GrantSlot *g, TimestampTz now)
 	return true;
 }
 
+/*
+ * The plan grant of the plan period starting at start.  A plan grant a
+ * cycle change ended at its own start is empty and not the period's.
+ */
 GrantSlot *
 org_find_plan_grant(OrgEntry *o, TimestampTz start)
 {
 	for (int i = 0; i < o->ngrants; i++)
 	{
-		if (o->grants[i].kind == 'p' && o->grants[i].starts_at == start)
-			return &o->grants[i];
+		GrantSlot  *g = &o->grants[i];
+
+		if (g->kind == 'p' && g->starts_at == start && g->expires_at > start)
+			return g;
 	}
 	return NULL;
 }

@@ -131,7 +131,7 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 		d = credits_get(i, 4, &isnull);
 		g.expires_at = timestamptz_or_noend(d, isnull);
 		if (st->has_plan_period && g.kind == 'p' &&
-			g.starts_at == st->plan_start)
+			g.starts_at == st->plan_start && g.expires_at > g.starts_at)
 			plan_grant_exists = true;
 		if (grant_spendable(&g, now))
 		{

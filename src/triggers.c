@@ -56,6 +56,19 @@ static CreditsQuery q_forget_all = {
 	0, {InvalidOid}, NULL
 };
 
+/*
+ * The instant an org change takes effect: the clock, or the org's latest
+ * recorded instant if that is later.  A transaction that started before
+ * another one charged the org, but got the org's lock after it, must not
+ * date a plan change or a cycle cut before what is already committed.
+ */
+static CreditsQuery q_latest_instant = {
+	"SELECT greatest($2,"
+	"  (SELECT max(at) FROM credits.ledger WHERE org = $1),"
+	"  (SELECT max(at) FROM credits.plan_changes WHERE org = $1))",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
 static CreditsQuery q_history_count = {
 	"SELECT count(*) FROM credits.plan_changes WHERE org = $1",
 	1, {TEXTOID}, NULL
@@ -319,9 +332,12 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 		org_plan_values(org, &o->info, start, now, &at_start, &entitlement);
 		if (new_value > entitlement)
 		{
-			GrantSlot  *g = org_ensure_plan_grant(o, now);
 			int64		delta = new_value - entitlement;
+			GrantSlot  *g;
 			Datum		targs[2];
+
+			org_check_total(o, now, delta);
+			g = org_ensure_plan_grant(o, now);
 
 			if (g == NULL)
 				elog(ERROR, "plan period without a plan grant");
@@ -420,8 +436,9 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Datum		t2;
 	OrgEntry   *o;
 	TimestampTz now = credits_now();
+	TimestampTz at;
 	bool		restarted = false;
-	Datum		args[1];
+	Datum		args[2];
 
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
@@ -432,14 +449,18 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 
 	SPI_connect();
 	o = org_lock(org, false);
+	args[0] = org;
+	args[1] = TimestampTzGetDatum(now);
+	credits_run(&q_latest_instant, args, NULL, false, 1);
+	at = DatumGetTimestampTz(credits_get_notnull(0, 1));
 
 	if (!cycle_equal(old_cycle, new_cycle))
-		restarted = cycle_changed(o, org, new_cycle, now);
+		restarted = cycle_changed(o, org, new_cycle, at);
 	if (old_plan != new_plan)
 	{
 		if (restarted)
 			o->info.cycle = new_cycle;
-		plan_changed(o, org, old_plan, new_plan, now, restarted);
+		plan_changed(o, org, old_plan, new_plan, at, restarted);
 	}
 	args[0] = org;
 	if (n1 != n2 || (!n1 && DatumGetInt64(t1) != DatumGetInt64(t2)))
@@ -468,7 +489,6 @@ credits_members_before(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		org = attr(td, td->tg_trigtuple, "org", &isnull);
 	Datum		d;
-	OrgEntry   *o;
 
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
 		(text_changed(td, "org") || text_changed(td, "member")))
@@ -490,14 +510,14 @@ credits_members_before(PG_FUNCTION_ARGS)
 	credits_require_clock_writes();
 
 	SPI_connect();
-	/* a cascade from a deleted org finds the org gone */
-	o = org_lock_mode(org, TRIGGER_FIRED_BY_DELETE(td->tg_event) ?
-					  ORG_LOCK_IF_EXISTS : ORG_LOCK_WAIT);
-	/* the member row changes after this: re-read it on next use */
-	if (o != NULL && o->members != NULL)
-		hash_search(o->members,
-					TextDatumGetCString(attr(td, td->tg_trigtuple, "member", &isnull)),
-					HASH_REMOVE, NULL);
+	/* a cascade from a deleted org finds the org gone, which is fine */
+	if (!org_lock_for_member(org, attr(td, td->tg_trigtuple, "member", &isnull)) &&
+		!TRIGGER_FIRED_BY_DELETE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_CREDITS_UNKNOWN_ORG),
+				 errmsg("organization \"%s\" does not exist", TextDatumGetCString(org)),
+				 errdetail("No row of credits.orgs has this key."),
+				 errhint("Add the organization to credits.orgs first.")));
 	SPI_finish();
 	return PointerGetDatum(row);
 }

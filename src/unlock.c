@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -295,14 +296,17 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	int64		debit_id;
 
 	/*
-	 * An unlock this transaction can already see is committed (or ours) and
-	 * only a refund, which would be ordered after this call, can undo it:
-	 * answer without taking the lock, so retries and re-unlocks write
-	 * nothing.  Otherwise decide again under the lock.
+	 * At READ COMMITTED, an unlock this statement can see is committed (or
+	 * ours) and only a refund, which would be ordered after this call, can
+	 * undo it: answer without taking the lock, so retries and re-unlocks
+	 * write nothing.  Otherwise decide under the lock.  REPEATABLE READ and
+	 * SERIALIZABLE always take the lock: their snapshot may predate a
+	 * refund, and the lock turns that into a serialization failure.
 	 */
 	args[0] = org;
 	args[1] = prospect;
-	if (credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
+	if (!IsolationUsesXactSnapshot() &&
+		credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
 		return false;
 
 	o = org_lock(org, false);

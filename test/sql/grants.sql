@@ -58,6 +58,9 @@ SELECT revoke_grant(id, 'chargeback-1', 'card disputed') AS removed,
 	revoke_grant(id, 'chargeback-1', 'card disputed') AS again
 FROM grants WHERE org = 'h' AND ref = 'order-1';
 SELECT remaining FROM grants WHERE org = 'h' AND ref = 'order-1';
+-- the ref is the key across orgs: another grant under the same ref is ZC005
+SELECT pg_temp.err(format($$SELECT credits.revoke_grant(%s, 'chargeback-1', 'card disputed')$$, id))
+FROM grants WHERE org = 'g' AND ref = 'order-1';
 SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.revoke_grant(999999, 'x', 'n')$$),
 	($$SELECT credits.revoke_grant(NULL, 'x', 'n')$$)

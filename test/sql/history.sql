@@ -36,6 +36,10 @@ DELETE FROM ledger WHERE org = 'h1' AND prospect = 'p2';
 UPDATE usage SET used = 7 WHERE org = 'h1';
 INSERT INTO ledger (org, at, recorded_at, actor, kind, amount, grant_id)
 VALUES ('h1', '2026-01-10', now(), 'x', 'debit', -2, 424242);
+-- a second debit for a prospect charged once, with the credits to match
+INSERT INTO ledger (org, at, recorded_at, actor, kind, amount, grant_id, member, prospect)
+SELECT 'h1', '2026-01-10', now(), 'x', 'debit', -1, id, 'alice', 'p1'
+FROM grant_rows WHERE org = 'h1';
 SET session_replication_role = origin;
 SELECT org, regexp_replace(problem, '(entry|grant) \d+', '\1 N', 'g') AS problem
 FROM verify();

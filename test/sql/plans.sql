@@ -148,3 +148,31 @@ WHERE kind = 'plan' AND starts_at >= '2026-04-01' ORDER BY org, starts_at;
 SELECT pg_temp.err($$SELECT credits.renew_due(-1)$$);
 
 SELECT * FROM verify();
+
+--
+-- A cycle change exactly at a period start: the plan grant that started
+-- then ends empty, and the new cycle's period starts at the same instant
+--
+SET credits.clock = '2026-02-01T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('edge', 'R/2026-01-01/P1M', 100);
+INSERT INTO members (org, member) VALUES ('edge', 'alice');
+SELECT unlock('edge', 'alice', 'e1');
+UPDATE orgs SET cycle = 'R/2026-01-15/P1M' WHERE org = 'edge';
+SELECT plan_period, credits_left FROM org_status WHERE org = 'edge';
+SELECT unlock('edge', 'alice', 'e2');
+-- and twice in one transaction at the same instant
+BEGIN;
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M' WHERE org = 'edge';
+SELECT unlock('edge', 'alice', 'e3');
+UPDATE orgs SET cycle = 'R/2026-01-25/P1M' WHERE org = 'edge';
+SELECT unlock('edge', 'alice', 'e4');
+COMMIT;
+SELECT kind, amount, remaining, starts_at, expires_at FROM grants WHERE org = 'edge' ORDER BY id;
+SELECT plan_period, credits_left FROM org_status WHERE org = 'edge';
+
+-- An upgrade is refused when it would take the org past 10^15 credits
+SELECT count(adjust('edge', 'big' || g, 1000000000000, 'big')) AS adjustments
+FROM generate_series(1, 999) g;
+SELECT grant_one_time('edge', 'two', 2) > 0 AS granted, balance('edge');
+SELECT pg_temp.err($$UPDATE credits.orgs SET plan_credits = 1000000000000 WHERE org = 'edge'$$);
+SELECT * FROM verify('edge');
