@@ -14,7 +14,8 @@ REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique unlock_race last_credit member_limit \
-	unlock_many_order upgrade_race insert_conflict apptrigger_race low_balance
+	unlock_many_order upgrade_race insert_conflict apptrigger_race low_balance \
+	stale_snapshot
 ISOLATION_OPTS = --inputdir=test --outputdir=.
 
 # Run with credits.clock_writes = off (scripts/run-tests switches it)
