@@ -77,30 +77,6 @@ static CreditsQuery q_unlock_insert_trigger = {
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
-/*
- * A charge in one statement: the member's usage and the grant's credits by
- * ctid, then the debit, which is written only if both rows are the ones
- * meant (org, member, period; grant).
- */
-static CreditsQuery q_charge = {
-	"WITH u AS ("
-	"  UPDATE credits.usage SET used = used + 1 WHERE ctid = $1"
-	"  RETURNING ctid, used, org, member, period_start),"
-	"g AS ("
-	"  UPDATE credits.grant_left SET remaining = remaining - 1 WHERE ctid = $2"
-	"  RETURNING ctid, remaining, grant_id) "
-	"INSERT INTO credits.ledger"
-	"  (id, org, at, recorded_at, actor, kind, amount, grant_id, member, prospect)"
-	"  SELECT $3, $4, $5, $6, $7, 'debit', -1, g.grant_id, u.member, $10"
-	"    FROM u, g"
-	"   WHERE u.org = $4 AND u.member = $8 AND u.period_start = $9"
-	"     AND g.grant_id = $11"
-	"  RETURNING (SELECT ctid FROM u), (SELECT used FROM u),"
-	"            (SELECT ctid FROM g), (SELECT remaining FROM g)",
-	11, {TIDOID, TIDOID, INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID,
-	TEXTOID, TEXTOID, TIMESTAMPTZOID, TEXTOID, INT8OID}, NULL
-};
-
 static CreditsQuery q_unlocked_among = {
 	"SELECT u.p FROM pg_catalog.unnest($2::text[]) AS u(p)"
 	" WHERE EXISTS (SELECT 1 FROM credits.unlock_rows r"
@@ -275,51 +251,7 @@ static void
 charge_unlock(OrgEntry *o, MemberSlot *m, Datum member, Datum prospect,
 			  TimestampTz now, int64 debit_id)
 {
-	GrantSlot  *g = NULL;
 	int64		grant_id;
-
-	/* the credit comes from the first spendable grant */
-	org_ensure_plan_grant(o, now);
-	for (int i = 0; i < o->ngrants && g == NULL; i++)
-	{
-		if (grant_spendable(&o->grants[i], now))
-			g = &o->grants[i];
-	}
-	if (g == NULL)
-		elog(ERROR, "no spendable grant although credits were counted");
-
-	/*
-	 * The usual case, with the member's usage row and the grant's row at
-	 * known places: usage, grant and ledger written by one statement.  The
-	 * cache is kept in step by every change this transaction makes, so a
-	 * row not found where it says is a bug: fail rather than guess.
-	 */
-	if (m->usage_row)
-	{
-		Datum		args[11];
-
-		args[0] = PointerGetDatum(&m->usage_tid);
-		args[1] = PointerGetDatum(&g->tid);
-		args[2] = Int64GetDatum(debit_id);
-		args[3] = CStringGetTextDatum(o->org);
-		args[4] = TimestampTzGetDatum(now);
-		args[5] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-		args[6] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-		args[7] = member;
-		args[8] = TimestampTzGetDatum(m->usage_start);
-		args[9] = prospect;
-		args[10] = Int64GetDatum(g->id);
-		credits_allow_protected_writes(true);
-		if (credits_run(&q_charge, args, NULL, false, 1) != 1)
-			elog(ERROR, "the rows charged for prospect were not where the cache said");
-		credits_allow_protected_writes(false);
-		m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
-		m->used = DatumGetInt64(credits_get_notnull(0, 2));
-		g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 3));
-		g->remaining = DatumGetInt64(credits_get_notnull(0, 4));
-		credits_free_result();
-		return;
-	}
 
 	org_member_add_usage(o, m, member, 1);
 	grant_id = take_credit(o, now);
