@@ -35,7 +35,13 @@ credits_run(CreditsQuery *q, Datum *values, const char *nulls,
 
 	if (q->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(q->sql, q->nargs, q->argtypes);
+		/*
+		 * Generic plans from the start: every statement here looks rows up
+		 * by key or ctid, where a custom plan per call would only add
+		 * planning time.
+		 */
+		SPIPlanPtr	plan = SPI_prepare_cursor(q->sql, q->nargs, q->argtypes,
+											  CURSOR_OPT_GENERIC_PLAN);
 
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed for \"%s\": %s",
