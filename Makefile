@@ -37,6 +37,17 @@ include $(PGXS)
 installcheck-clock-off:
 	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS_CLOCK_OFF)
 
+# Fuzz the cycle parser and binary decoder with libFuzzer for a bounded
+# time (not part of the test command).  Needs clang.
+FUZZ_SECONDS ?= 60
+.PHONY: fuzz
+fuzz:
+	mkdir -p fuzz/corpus
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc test/fuzz/fuzz_cycle.c src/cycle_core.c -o fuzz/fuzz_cycle
+	./fuzz/fuzz_cycle -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+		fuzz/corpus test/fuzz/corpus
+
 # Copy the latest results over the expected files; review the diff first.
 .PHONY: accept
 accept:
