@@ -207,7 +207,18 @@ check_org_row(TriggerData *td, HeapTuple tuple)
 
 	d = attr(td, tuple, "org", &isnull);
 	credits_check_key(d, isnull, "organization");
+	(void) attr(td, tuple, "cycle", &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("cycle cannot be null"),
+				 errhint("Give the organization its billing cycle, for example credits.cycle_from(now(), '1 month').")));
 	d = attr(td, tuple, "plan_credits", &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("plan_credits cannot be null"),
+				 errhint("Use 0 for an organization without a plan.")));
 	if (!isnull)
 	{
 		int64		v = DatumGetInt64(d);

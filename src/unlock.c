@@ -565,8 +565,9 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	partial = PG_GETARG_BOOL(3);
 	if (ARR_NDIM(input) > 1)
 		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("prospects must be a one-dimensional array")));
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("prospects must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(input))));
 	credits_require_clock_writes();
 
 	InitMaterializedSRF(fcinfo, 0);
