@@ -1,0 +1,35 @@
+--
+-- A hostile search_path changes nothing: tables, functions and operators
+-- that shadow names the extension uses, in a schema of the caller's and in
+-- pg_temp, are never picked up (writing functions run with search_path =
+-- pg_catalog, pg_temp and every statement names its schema).
+--
+\i test/helpers.sql
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('sp', 'R/2020-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('sp', 'm');
+
+CREATE SCHEMA evil;
+CREATE TABLE evil.orgs (org text, cycle text, plan_credits bigint);
+INSERT INTO evil.orgs VALUES ('sp', 'fake', 1000000);
+CREATE TABLE evil.ledger (id bigint);
+CREATE FUNCTION evil.nextval(regclass) RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint';
+CREATE FUNCTION evil.greatest_lie(text, text) RETURNS boolean LANGUAGE sql AS 'SELECT true';
+CREATE OPERATOR evil.= (LEFTARG = text, RIGHTARG = text, FUNCTION = evil.greatest_lie);
+CREATE FUNCTION evil.clock() RETURNS timestamptz LANGUAGE sql AS $$SELECT '1999-01-01'::timestamptz$$;
+CREATE TEMP TABLE grant_left (grant_id bigint, amount bigint, remaining bigint);
+CREATE TEMP TABLE unlock_rows (org text, prospect text);
+INSERT INTO unlock_rows VALUES ('sp', 'p1');
+
+SET search_path = pg_temp, evil, public;
+SELECT credits.unlock('sp', 'm', 'p1') AS charged, credits.unlock('sp', 'm', 'p1') AS again,
+	credits.unlock('sp', 'm', 'p2') AS charged_too;
+SELECT credits.balance('sp'), credits.is_unlocked('sp', 'p1'), credits.is_unlocked('sp', 'nope');
+SELECT count(*) FROM unnest(ARRAY(SELECT prospect FROM credits.unlock_many('sp', 'm', ARRAY['p3', 'p1']))) x;
+INSERT INTO credits.unlocks (org, member, prospect) VALUES ('sp', 'm', 'p4') ON CONFLICT DO NOTHING;
+SELECT credits.refund('sp', 'p4');
+SELECT credits.grant_one_time('sp', 'o1', 5) > 0 AS granted;
+SELECT plan_credits, credits_left, used_this_period FROM credits.org_status WHERE org = 'sp';
+SELECT l.kind, l.amount, l.prospect FROM credits.ledger l WHERE l.org OPERATOR(pg_catalog.=) 'sp' ORDER BY l.id;
+SELECT count(*) AS problems FROM credits.verify('sp');
+RESET search_path;
+DROP SCHEMA evil CASCADE;
