@@ -243,3 +243,36 @@ credits_org_status_of(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
+
+/*
+ * The usage period of an org containing an instant (the clock if NULL):
+ * what member usage is counted per, for reports on past periods.
+ */
+PG_FUNCTION_INFO_V1(credits_usage_period);
+Datum
+credits_usage_period(PG_FUNCTION_ARGS)
+{
+	Datum		org = PG_GETARG_DATUM(0);
+	TimestampTz at = PG_ARGISNULL(1) ? credits_now() : PG_GETARG_TIMESTAMPTZ(1);
+	OrgStatus	st;
+	OrgInfo		info;
+	TimestampTz start;
+	TimestampTz end;
+	Datum		result;
+
+	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	if (TIMESTAMP_NOT_FINITE(at))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the instant must be finite")));
+	SPI_connect();
+	compute_status(org, &st, &info);
+	org_usage_period(&info, at, &start, &end);
+	SPI_finish();
+	if (TIMESTAMP_NOT_FINITE(start) || TIMESTAMP_NOT_FINITE(end))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("the usage period containing that instant is out of range")));
+	result = range_datum(start, end);
+	PG_RETURN_DATUM(result);
+}

@@ -31,7 +31,8 @@ INSERT INTO api VALUES
 	('renew_due', '{integer}', 'bigint', 'volatile', true),
 	('expire_due', '{integer}', 'bigint', 'volatile', true),
 	('verify', '{text}', 'setof record', 'stable', false),
-	('clock', '{}', 'timestamp with time zone', 'stable', false);
+	('clock', '{}', 'timestamp with time zone', 'stable', false),
+	('usage_period', '{text,"timestamp with time zone"}', 'tstzrange', 'stable', false);
 
 SELECT plan((SELECT count(*)::int * 5 FROM api) + 10);
 
@@ -58,10 +59,10 @@ FROM api
 JOIN pg_catalog.pg_proc p
 	ON p.proname = api.name AND p.pronamespace = 'credits'::regnamespace
 	AND pg_catalog.oidvectortypes(p.proargtypes) = array_to_string(api.args, ', ')
-WHERE api.writes OR api.name IN ('balance', 'is_unlocked', 'verify')
+WHERE api.writes OR api.name IN ('balance', 'is_unlocked', 'verify', 'usage_period')
 UNION ALL
 SELECT pass(format('credits.%s reads the clock only', api.name))
-FROM api WHERE NOT api.writes AND api.name NOT IN ('balance', 'is_unlocked', 'verify');
+FROM api WHERE NOT api.writes AND api.name NOT IN ('balance', 'is_unlocked', 'verify', 'usage_period');
 
 -- defaults of SPEC section 5
 SELECT is(pg_catalog.pg_get_function_arguments('credits.unlock_many(text, text, text[], boolean)'::regprocedure),

@@ -42,6 +42,16 @@ SELECT count(*) FROM verify();
 COMMIT;
 SELECT count(*) AS plan_grants FROM grants WHERE kind = 'plan' AND org IN ('s', 'empty');
 
+-- usage_period: the usage period containing any instant, for reports
+SELECT usage_period('s', '2026-02-15') AS february, usage_period('s', '2025-12-31') AS before_anchor,
+	usage_period('s') = period AS now_is_current
+FROM org_status WHERE org = 's';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.usage_period('nope')$$),
+	($$SELECT credits.usage_period(NULL)$$),
+	($$SELECT credits.usage_period('s', 'infinity')$$)
+) v(sql);
+
 -- Filtering on org uses the primary keys, not a scan of all orgs
 INSERT INTO orgs (org, cycle, plan_credits)
 SELECT 'bulk' || g, 'R/2026-01-01/P1M', 1 FROM generate_series(1, 500) g;

@@ -1,0 +1,1023 @@
+/* credits--1.1.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION credits" to load this file. \quit
+
+-- Everything lives in schema credits.  The script creates it, so that it
+-- belongs to the extension: pg_dump leaves it to CREATE EXTENSION, and
+-- DROP EXTENSION removes it.
+CREATE SCHEMA credits;
+
+--
+-- The type credits.cycle: an anchored recurring period
+--
+
+CREATE TYPE credits.cycle;
+
+CREATE FUNCTION credits.cycle_in(cstring)
+RETURNS credits.cycle
+AS 'MODULE_PATHNAME', 'credits_cycle_in'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION credits.cycle_out(credits.cycle)
+RETURNS cstring
+AS 'MODULE_PATHNAME', 'credits_cycle_out'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION credits.cycle_recv(internal)
+RETURNS credits.cycle
+AS 'MODULE_PATHNAME', 'credits_cycle_recv'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION credits.cycle_send(credits.cycle)
+RETURNS bytea
+AS 'MODULE_PATHNAME', 'credits_cycle_send'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE TYPE credits.cycle (
+	INTERNALLENGTH = VARIABLE,
+	INPUT = credits.cycle_in,
+	OUTPUT = credits.cycle_out,
+	RECEIVE = credits.cycle_recv,
+	SEND = credits.cycle_send,
+	ALIGNMENT = double,
+	STORAGE = plain
+);
+
+COMMENT ON TYPE credits.cycle IS
+'anchored recurring period, text form R[n]/<anchor>[zone]/P<n>M|P<n>Y';
+
+-- Constructors
+
+CREATE FUNCTION credits.cycle(anchor timestamp, step interval,
+	periods integer DEFAULT NULL, zone text DEFAULT 'UTC')
+RETURNS credits.cycle
+AS 'MODULE_PATHNAME', 'credits_cycle_make'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.cycle(timestamp, interval, integer, text) IS
+'cycle from a local anchor, a whole-month step, an optional period count and a zone';
+
+CREATE FUNCTION credits.cycle_from(start timestamptz, step interval,
+	periods integer DEFAULT NULL, zone text DEFAULT 'UTC')
+RETURNS credits.cycle
+AS 'MODULE_PATHNAME', 'credits_cycle_from'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.cycle_from(timestamptz, interval, integer, text) IS
+'cycle anchored at the local time of an instant in a zone, fractional seconds dropped';
+
+-- Periods
+
+CREATE FUNCTION credits.period_at(c credits.cycle, t timestamptz)
+RETURNS tstzrange
+AS 'MODULE_PATHNAME', 'credits_period_at'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.period_at(credits.cycle, timestamptz) IS
+'contract period containing an instant, NULL outside the contract';
+
+CREATE FUNCTION credits.period_index(c credits.cycle, t timestamptz)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credits_period_index'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.period_index(credits.cycle, timestamptz) IS
+'index (from 0) of the contract period containing an instant, NULL outside the contract';
+
+CREATE FUNCTION credits.period(c credits.cycle, k integer)
+RETURNS tstzrange
+AS 'MODULE_PATHNAME', 'credits_period'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.period(credits.cycle, integer) IS
+'k-th contract period (from 0), NULL outside the contract';
+
+CREATE FUNCTION credits.periods(c credits.cycle, r tstzrange)
+RETURNS SETOF tstzrange
+AS 'MODULE_PATHNAME', 'credits_periods'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+ROWS 12;
+
+COMMENT ON FUNCTION credits.periods(credits.cycle, tstzrange) IS
+'contract periods overlapping a range, in order';
+
+-- Accessors
+
+CREATE FUNCTION credits.anchor(c credits.cycle)
+RETURNS timestamp
+AS 'MODULE_PATHNAME', 'credits_cycle_anchor'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.anchor(credits.cycle) IS
+'local wall-clock anchor of a cycle';
+
+CREATE FUNCTION credits.zone(c credits.cycle)
+RETURNS text
+AS 'MODULE_PATHNAME', 'credits_cycle_zone'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.zone(credits.cycle) IS
+'time zone name of a cycle, as listed in pg_timezone_names';
+
+CREATE FUNCTION credits.step(c credits.cycle)
+RETURNS interval
+AS 'MODULE_PATHNAME', 'credits_cycle_step'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.step(credits.cycle) IS
+'length of one period of a cycle';
+
+CREATE FUNCTION credits.period_count(c credits.cycle)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credits_cycle_period_count'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.period_count(credits.cycle) IS
+'number of periods in the contract, NULL when open-ended';
+
+CREATE FUNCTION credits.months(c credits.cycle)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credits_cycle_months'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.months(credits.cycle) IS
+'months per period of a cycle';
+
+CREATE FUNCTION credits.contract(c credits.cycle)
+RETURNS tstzrange
+AS 'MODULE_PATHNAME', 'credits_cycle_contract'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.contract(credits.cycle) IS
+'whole contract of a cycle, unbounded above when open-ended';
+
+-- Comparison, operators and operator classes
+
+CREATE FUNCTION credits.cycle_eq(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_eq'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_ne(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_ne'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_lt(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_lt'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_le(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_le'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_gt(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_gt'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_ge(credits.cycle, credits.cycle)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_cycle_ge'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_cmp(credits.cycle, credits.cycle)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credits_cycle_cmp'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_hash(credits.cycle)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'credits_cycle_hash'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE FUNCTION credits.cycle_hash_extended(credits.cycle, bigint)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_cycle_hash_extended'
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE LEAKPROOF;
+
+CREATE OPERATOR credits.= (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_eq,
+	COMMUTATOR = OPERATOR(credits.=),
+	NEGATOR = OPERATOR(credits.<>),
+	RESTRICT = pg_catalog.eqsel,
+	JOIN = pg_catalog.eqjoinsel,
+	HASHES,
+	MERGES
+);
+
+CREATE OPERATOR credits.<> (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_ne,
+	COMMUTATOR = OPERATOR(credits.<>),
+	NEGATOR = OPERATOR(credits.=),
+	RESTRICT = pg_catalog.neqsel,
+	JOIN = pg_catalog.neqjoinsel
+);
+
+CREATE OPERATOR credits.< (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_lt,
+	COMMUTATOR = OPERATOR(credits.>),
+	NEGATOR = OPERATOR(credits.>=),
+	RESTRICT = pg_catalog.scalarltsel,
+	JOIN = pg_catalog.scalarltjoinsel
+);
+
+CREATE OPERATOR credits.<= (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_le,
+	COMMUTATOR = OPERATOR(credits.>=),
+	NEGATOR = OPERATOR(credits.>),
+	RESTRICT = pg_catalog.scalarlesel,
+	JOIN = pg_catalog.scalarlejoinsel
+);
+
+CREATE OPERATOR credits.> (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_gt,
+	COMMUTATOR = OPERATOR(credits.<),
+	NEGATOR = OPERATOR(credits.<=),
+	RESTRICT = pg_catalog.scalargtsel,
+	JOIN = pg_catalog.scalargtjoinsel
+);
+
+CREATE OPERATOR credits.>= (
+	LEFTARG = credits.cycle,
+	RIGHTARG = credits.cycle,
+	FUNCTION = credits.cycle_ge,
+	COMMUTATOR = OPERATOR(credits.<=),
+	NEGATOR = OPERATOR(credits.<),
+	RESTRICT = pg_catalog.scalargesel,
+	JOIN = pg_catalog.scalargejoinsel
+);
+
+CREATE OPERATOR CLASS credits.cycle_ops
+DEFAULT FOR TYPE credits.cycle USING btree AS
+	OPERATOR 1 credits.<,
+	OPERATOR 2 credits.<=,
+	OPERATOR 3 credits.=,
+	OPERATOR 4 credits.>=,
+	OPERATOR 5 credits.>,
+	FUNCTION 1 credits.cycle_cmp(credits.cycle, credits.cycle);
+
+CREATE OPERATOR CLASS credits.cycle_hash_ops
+DEFAULT FOR TYPE credits.cycle USING hash AS
+	OPERATOR 1 credits.=,
+	FUNCTION 1 credits.cycle_hash(credits.cycle),
+	FUNCTION 2 credits.cycle_hash_extended(credits.cycle, bigint);
+
+--
+-- The clock (SPEC section 8): read only by C code
+--
+
+CREATE FUNCTION credits.clock()
+RETURNS timestamptz
+AS 'MODULE_PATHNAME', 'credits_clock'
+LANGUAGE C STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION credits.clock() IS
+'the instant the extension decides by: credits.clock if set, else the transaction timestamp';
+
+--
+-- Kinds.  Enums rather than CHECK constraints: PostgreSQL re-reads a CHECK
+-- expression for every statement that writes the table, and these tables
+-- are written by every unlock.
+--
+
+CREATE TYPE credits.grant_kind AS ENUM ('plan', 'referral', 'one_time', 'adjustment');
+CREATE TYPE credits.ledger_kind AS ENUM ('grant', 'debit', 'refund', 'expire', 'adjust');
+CREATE TYPE credits.unlock_via AS ENUM ('insert', 'unlock', 'unlock_many', 'trigger');
+
+COMMENT ON TYPE credits.grant_kind IS 'kind of a grant of credits';
+COMMENT ON TYPE credits.ledger_kind IS 'kind of a ledger entry';
+COMMENT ON TYPE credits.unlock_via IS 'how a prospect was unlocked';
+
+--
+-- Public tables
+--
+
+CREATE TABLE credits.orgs (
+	org text COLLATE "C" PRIMARY KEY,
+	cycle credits.cycle NOT NULL,
+	plan_credits bigint NOT NULL,
+	low_balance_threshold bigint,
+	frozen boolean NOT NULL DEFAULT false,
+	created_at timestamptz NOT NULL DEFAULT credits.clock()
+);
+
+COMMENT ON TABLE credits.orgs IS
+'organizations: billing cycle, plan credits per period, low-balance threshold, frozen flag';
+
+CREATE TABLE credits.members (
+	org text COLLATE "C" NOT NULL
+		REFERENCES credits.orgs (org) ON DELETE CASCADE,
+	member text COLLATE "C" NOT NULL,
+	period_limit bigint,
+	active boolean NOT NULL DEFAULT true,
+	PRIMARY KEY (org, member)
+);
+
+COMMENT ON TABLE credits.members IS
+'members of organizations: per-period credit limit (NULL = none) and active flag';
+
+--
+-- Internal tables
+--
+
+-- One row per org that has been written to.  Writing it (even without
+-- changing it) completes the org lock (SPEC section 7): a REPEATABLE READ
+-- transaction that would act after a concurrent change gets 40001.  It also
+-- holds the low-balance signal's state and the instant of the last cycle
+-- change that restarted the plan.
+CREATE TABLE credits.org_state (
+	org text COLLATE "C" PRIMARY KEY,
+	armed boolean NOT NULL DEFAULT true,
+	cycle_cut timestamptz
+);
+
+-- History of plan_credits, kept from the first change on: entitlements
+-- are the largest value in force during a period.
+CREATE TABLE credits.plan_changes (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	org text COLLATE "C" NOT NULL,
+	at timestamptz NOT NULL,
+	plan_credits bigint NOT NULL
+);
+CREATE INDEX plan_changes_org_at ON credits.plan_changes (org, at);
+
+-- Every lot of credits: what it is (grant_rows) and how much of it is
+-- left (grant_left), joined by the view credits.grants.  The credits left
+-- change with every debit, and a grant debited many times in one
+-- transaction gets a new row version each time; keeping the counter in a
+-- table without unique indexes spares each update a uniqueness check that
+-- would walk all earlier versions of the row made by the same transaction.
+CREATE TABLE credits.grant_rows (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	org text COLLATE "C" NOT NULL,
+	kind credits.grant_kind NOT NULL,
+	starts_at timestamptz NOT NULL,
+	expires_at timestamptz,
+	ref text COLLATE "C",
+	created_at timestamptz NOT NULL
+);
+CREATE INDEX grant_rows_org_expiry ON credits.grant_rows (org, expires_at);
+CREATE INDEX grant_rows_expiry ON credits.grant_rows (expires_at);
+-- One plan grant per org and period start.  A plan grant that a cycle
+-- change ended at its own start is empty and does not count, so the new
+-- cycle's period can start at that instant.
+CREATE UNIQUE INDEX grant_rows_plan_start ON credits.grant_rows (org, starts_at)
+	WHERE kind = 'plan' AND (expires_at IS NULL OR expires_at > starts_at);
+CREATE UNIQUE INDEX grant_rows_one_time_ref ON credits.grant_rows (org, ref)
+	WHERE kind = 'one_time';
+CREATE UNIQUE INDEX grant_rows_referral_ref ON credits.grant_rows (ref)
+	WHERE kind = 'referral';
+
+-- One row per grant (the extension inserts both rows together)
+CREATE TABLE credits.grant_left (
+	grant_id bigint NOT NULL,
+	amount bigint NOT NULL,
+	remaining bigint NOT NULL,
+	CHECK (remaining >= 0 AND remaining <= amount)
+);
+CREATE INDEX grant_left_grant ON credits.grant_left (grant_id);
+
+CREATE VIEW credits.grants AS
+	SELECT g.id, g.org, g.kind, l.amount, l.remaining, g.starts_at,
+		g.expires_at, g.ref, g.created_at
+	FROM credits.grant_rows g
+	JOIN credits.grant_left l ON l.grant_id = g.id;
+
+COMMENT ON VIEW credits.grants IS
+'every lot of credits; remaining changes only through ledger entries';
+
+-- Append-only journal of every change to a grant's remaining credits
+CREATE TABLE credits.ledger (
+	id bigint GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,
+	org text COLLATE "C" NOT NULL,
+	at timestamptz NOT NULL,
+	recorded_at timestamptz NOT NULL,
+	actor text NOT NULL,
+	kind credits.ledger_kind NOT NULL,
+	amount bigint NOT NULL,
+	grant_id bigint NOT NULL,
+	member text COLLATE "C",
+	prospect text COLLATE "C",
+	ref text COLLATE "C",
+	note text
+);
+CREATE INDEX ledger_org_at ON credits.ledger (org, at);
+CREATE INDEX ledger_grant ON credits.ledger (grant_id);
+
+COMMENT ON TABLE credits.ledger IS
+'append-only journal of every change to any grant''s remaining credits';
+
+-- Charges per member and usage period, one row per (org, member,
+-- period_start).  The key is not a unique index for the reason given at
+-- grant_left; only the org's lock holder writes an org's rows, and
+-- verify() checks there is one row per key.
+CREATE TABLE credits.usage (
+	org text COLLATE "C" NOT NULL,
+	member text COLLATE "C" NOT NULL,
+	period_start timestamptz NOT NULL,
+	used bigint NOT NULL
+);
+CREATE INDEX usage_key ON credits.usage (org, member, period_start);
+
+-- The stored unlocks, behind the view credits.unlocks.  debit_id is the
+-- ledger id of the charge; usage_start the usage period it counts in; via
+-- the path that unlocked (INSERT through the view, or a function).
+CREATE TABLE credits.unlock_rows (
+	org text COLLATE "C" NOT NULL,
+	prospect text COLLATE "C" NOT NULL,
+	member text COLLATE "C",
+	unlocked_at timestamptz NOT NULL,
+	usage_start timestamptz NOT NULL,
+	debit_id bigint NOT NULL,
+	via credits.unlock_via NOT NULL DEFAULT 'insert',
+	PRIMARY KEY (org, prospect)
+);
+
+-- Idempotency records of adjust() and revoke_grant()
+CREATE TABLE credits.requests (
+	op text NOT NULL CHECK (op IN ('adjust', 'revoke')),
+	org text COLLATE "C" NOT NULL,
+	ref text COLLATE "C" NOT NULL,
+	amount bigint,
+	grant_id bigint,
+	note text,
+	result bigint NOT NULL,
+	PRIMARY KEY (op, org, ref)
+);
+-- revoke_grant is idempotent by ref alone
+CREATE UNIQUE INDEX requests_revoke_ref ON credits.requests (ref) WHERE op = 'revoke';
+
+-- What unlocks are: one row per (org, prospect) currently unlocked.
+-- INSERT through this view (ON CONFLICT DO NOTHING included) charges.
+CREATE VIEW credits.unlocks AS
+	SELECT org, prospect, member, unlocked_at
+	FROM credits.unlock_rows;
+
+COMMENT ON VIEW credits.unlocks IS
+'unlocked prospects; INSERT (org, member, prospect) charges one credit per row inserted';
+
+SELECT pg_catalog.pg_extension_config_dump('credits.orgs', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.members', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.org_state', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.plan_changes', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.plan_changes_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.grant_rows', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.grant_rows_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.grant_left', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.ledger', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.ledger_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.usage', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.unlock_rows', '');
+SELECT pg_catalog.pg_extension_config_dump('credits.requests', '');
+
+--
+-- Spending and granting (SPEC section 5)
+--
+
+CREATE FUNCTION credits.unlock(org text, member text, prospect text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_unlock'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.unlock(text, text, text) IS
+'unlocks a prospect for an org: true if this call spent one credit, false if it was already unlocked';
+
+CREATE FUNCTION credits.unlock_many(org text, member text, prospects text[],
+	partial boolean DEFAULT false)
+RETURNS TABLE (prospect text, charged boolean, unlocked boolean, reason text)
+AS 'MODULE_PATHNAME', 'credits_unlock_many'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+ROWS 100;
+
+COMMENT ON FUNCTION credits.unlock_many(text, text, text[], boolean) IS
+'unlocks many prospects: all new ones or none, or with partial as many as credits and the limit allow';
+
+CREATE FUNCTION credits.is_unlocked(org text, prospect text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_is_unlocked'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.is_unlocked(text, text) IS
+'whether a prospect is unlocked for an org';
+
+CREATE FUNCTION credits.balance(org text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_balance'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.balance(text) IS
+'credits an org can spend now';
+
+CREATE FUNCTION credits.grant_one_time(org text, ref text, amount bigint,
+	expires_at timestamptz DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_grant_one_time'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.grant_one_time(text, text, bigint, timestamptz) IS
+'records a credit purchase, idempotent by (org, ref); returns the grant id';
+
+CREATE FUNCTION credits.grant_referral(org text, referred text,
+	amount bigint DEFAULT 20, expires_at timestamptz DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_grant_referral'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.grant_referral(text, text, bigint, timestamptz) IS
+'gives the referral bonus for one referred signup, once per referred customer; returns the grant id';
+
+CREATE FUNCTION credits.adjust(org text, ref text, amount bigint, note text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_adjust'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.adjust(text, text, bigint, text) IS
+'support correction, idempotent by (org, ref): adds a never-expiring grant or removes spendable credits';
+
+CREATE FUNCTION credits.revoke_grant(grant_id bigint, ref text, note text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_revoke_grant'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.revoke_grant(bigint, text, text) IS
+'removes what is left of one grant, idempotent by ref; returns the credits removed';
+
+CREATE FUNCTION credits.refund(org text, prospect text, note text DEFAULT NULL)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'credits_refund'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.refund(text, text, text) IS
+'undoes an unlock and returns its credit; false if the prospect is not unlocked';
+
+CREATE FUNCTION credits.renew_due(max_orgs integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_renew_due'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.renew_due(integer) IS
+'creates missing plan grants of current plan periods, skipping locked orgs; returns how many';
+
+CREATE FUNCTION credits.expire_due(max_orgs integer DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'credits_expire_due'
+LANGUAGE C VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.expire_due(integer) IS
+'writes the expire entries of expired grants with credits left, skipping locked orgs; returns how many';
+
+--
+-- Status (SPEC section 3)
+--
+
+CREATE FUNCTION credits.org_status_of(org text,
+	OUT period tstzrange, OUT plan_period tstzrange, OUT plan_credits bigint,
+	OUT credits_left bigint, OUT used_this_period bigint,
+	OUT active_members integer, OUT next_expiry timestamptz,
+	OUT next_expiry_credits bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'credits_org_status_of'
+LANGUAGE C STABLE STRICT SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.org_status_of(text) IS
+'status of one org at the clock (used by the status views)';
+
+CREATE VIEW credits.org_status AS
+SELECT o.org, s.period, s.plan_period, s.plan_credits, s.credits_left,
+	s.used_this_period, s.active_members,
+	CASE WHEN s.active_members > 0 AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric / s.active_members
+							  / credits.months(o.cycle), 2)
+	END AS monthly_goal,
+	s.next_expiry, s.next_expiry_credits
+FROM credits.orgs o
+CROSS JOIN LATERAL credits.org_status_of(o.org) s;
+
+CREATE FUNCTION credits.usage_period(org text, at timestamptz DEFAULT NULL)
+RETURNS tstzrange
+AS 'MODULE_PATHNAME', 'credits_usage_period'
+LANGUAGE C STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
+'the usage period of an org containing an instant (the clock when NULL)';
+
+COMMENT ON VIEW credits.org_status IS
+'per org at the clock: periods, plan credits, credits left, usage, members, monthly goal, next expiry';
+
+CREATE VIEW credits.member_status AS
+SELECT m.org, m.member, m.active, s.period, m.period_limit,
+	coalesce(us.used, 0)::bigint AS used_this_period, s.credits_left,
+	CASE WHEN NOT m.active OR o.frozen THEN 0::bigint
+		ELSE greatest(0::bigint,
+			least(coalesce(m.period_limit - coalesce(us.used, 0), s.credits_left),
+				  s.credits_left))
+	END AS can_spend,
+	CASE WHEN m.active AND s.active_members > 0 AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric / s.active_members
+							  / credits.months(o.cycle), 2)
+	END AS monthly_goal
+FROM credits.members m
+JOIN credits.orgs o ON o.org = m.org
+CROSS JOIN LATERAL credits.org_status_of(m.org) s
+LEFT JOIN credits.usage us
+	ON us.org = m.org AND us.member = m.member
+	AND us.period_start = pg_catalog.lower(s.period);
+
+COMMENT ON VIEW credits.member_status IS
+'per member at the clock: usage this period, limit, credits left, what the member can spend, monthly goal';
+
+--
+-- Invariants
+--
+
+CREATE FUNCTION credits.verify(org text DEFAULT NULL)
+RETURNS TABLE (org text, problem text)
+LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+WITH g AS (
+	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
+), l AS (
+	SELECT * FROM credits.ledger le WHERE $1 IS NULL OR le.org = $1
+), sums AS (
+	SELECT l.grant_id,
+		coalesce(sum(l.amount) FILTER (WHERE l.kind = 'grant'), 0) AS granted,
+		sum(l.amount) AS net
+	FROM l GROUP BY l.grant_id
+), u AS (
+	SELECT * FROM credits.unlock_rows ur WHERE $1 IS NULL OR ur.org = $1
+)
+SELECT g.org, format('grant %s has amount %s but its grant entries add up to %s',
+					 g.id, g.amount, coalesce(s.granted, 0))
+FROM g LEFT JOIN sums s ON s.grant_id = g.id
+WHERE g.amount <> coalesce(s.granted, 0)
+UNION ALL
+SELECT g.org, format('grant %s has %s credits remaining but its ledger entries add up to %s',
+					 g.id, g.remaining, coalesce(s.net, 0))
+FROM g LEFT JOIN sums s ON s.grant_id = g.id
+WHERE g.remaining <> coalesce(s.net, 0)
+UNION ALL
+SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
+					 g.id, g.remaining, g.amount)
+FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
+UNION ALL
+SELECT l.org, format('ledger entry %s names grant %s, which %s',
+					 l.id, l.grant_id,
+					 CASE WHEN gr.id IS NULL THEN 'does not exist'
+						  ELSE 'belongs to organization ' || gr.org END)
+FROM l LEFT JOIN credits.grant_rows gr ON gr.id = l.grant_id
+WHERE gr.id IS NULL OR gr.org <> l.org
+UNION ALL
+SELECT gr.org, format('grant %s has %s rows of credits left instead of one',
+					  gr.id, count(gl.grant_id))
+FROM credits.grant_rows gr
+LEFT JOIN credits.grant_left gl ON gl.grant_id = gr.id
+WHERE $1 IS NULL OR gr.org = $1
+GROUP BY gr.org, gr.id
+HAVING count(gl.grant_id) <> 1
+UNION ALL
+SELECT NULL, format('credits left are recorded for grant %s, which does not exist',
+					gl.grant_id)
+FROM credits.grant_left gl
+WHERE $1 IS NULL
+  AND NOT EXISTS (SELECT 1 FROM credits.grant_rows gr WHERE gr.id = gl.grant_id)
+UNION ALL
+SELECT c.org, format('prospect %s was charged %s times and refunded %s times but is %s',
+					 c.prospect, c.debits, c.refunds,
+					 CASE WHEN c.unlocked THEN 'unlocked' ELSE 'not unlocked' END)
+FROM (
+	SELECT coalesce(d.org, u.org) AS org, coalesce(d.prospect, u.prospect) AS prospect,
+		coalesce(d.n, 0) AS debits, coalesce(r.n, 0) AS refunds,
+		u.prospect IS NOT NULL AS unlocked
+	FROM (SELECT l.org, l.prospect, count(*) AS n FROM l
+		  WHERE l.kind = 'debit' GROUP BY l.org, l.prospect) d
+	FULL JOIN u ON u.org = d.org AND u.prospect = d.prospect
+	LEFT JOIN (
+		SELECT x.org, x.prospect, count(*) AS n
+		FROM (SELECT l.org, l.prospect FROM l WHERE l.kind = 'refund'
+			  UNION ALL
+			  SELECT gr.org, dl.prospect
+			  FROM credits.grant_rows gr
+			  JOIN credits.ledger dl ON gr.ref = 'refund:' || dl.id
+			  WHERE gr.kind = 'adjustment' AND ($1 IS NULL OR gr.org = $1)) x
+		GROUP BY x.org, x.prospect) r
+		ON r.org = coalesce(d.org, u.org) AND r.prospect = coalesce(d.prospect, u.prospect)
+) c
+WHERE c.debits - c.refunds <> CASE WHEN c.unlocked THEN 1 ELSE 0 END
+UNION ALL
+SELECT us.org, format('member %s has %s usage rows for the period from %s',
+					  us.member, count(*), us.period_start)
+FROM credits.usage us
+WHERE $1 IS NULL OR us.org = $1
+GROUP BY us.org, us.member, us.period_start
+HAVING count(*) > 1
+UNION ALL
+SELECT l.org, format('ledger entry %s of kind %s has amount %s', l.id, l.kind, l.amount)
+FROM l
+WHERE (l.kind = 'debit' AND l.amount <> -1)
+   OR (l.kind IN ('grant', 'refund') AND l.amount < 0)
+   OR (l.kind IN ('expire', 'adjust') AND l.amount > 0)
+UNION ALL
+SELECT l.org, format('expire entry %s of grant %s is dated %s, not at the grant''s expiry %s',
+					 l.id, l.grant_id, l.at, gr.expires_at)
+FROM l JOIN credits.grants gr ON gr.id = l.grant_id
+WHERE l.kind = 'expire' AND l.at IS DISTINCT FROM gr.expires_at
+UNION ALL
+SELECT u.org, format('unlock of prospect %s has no matching debit (ledger entry %s)',
+					 u.prospect, u.debit_id)
+FROM u LEFT JOIN credits.ledger d ON d.id = u.debit_id
+WHERE d.id IS NULL OR d.kind <> 'debit' OR d.org <> u.org
+   OR d.prospect IS DISTINCT FROM u.prospect
+UNION ALL
+SELECT x.org, format('member %s has %s charges recorded for the period from %s but %s unlocks',
+					 x.member, x.used, x.period_start, x.counted)
+FROM (
+	SELECT coalesce(us.org, c.org) AS org, coalesce(us.member, c.member) AS member,
+		coalesce(us.period_start, c.usage_start) AS period_start,
+		coalesce(us.used, 0) AS used, coalesce(c.n, 0) AS counted
+	FROM (SELECT * FROM credits.usage uu WHERE $1 IS NULL OR uu.org = $1) us
+	FULL JOIN (SELECT u.org, u.member, u.usage_start, count(*) AS n
+			   FROM u GROUP BY u.org, u.member, u.usage_start) c
+		ON c.org = us.org AND c.member = us.member
+		AND c.usage_start = us.period_start
+) x
+WHERE x.used <> x.counted
+ORDER BY 1, 2
+$$;
+
+COMMENT ON FUNCTION credits.verify(text) IS
+'re-checks every invariant from the ledger (all orgs when org is NULL); no rows means consistent';
+
+--
+-- Triggers
+--
+
+CREATE FUNCTION credits.protect()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_protect'
+LANGUAGE C;
+
+CREATE FUNCTION credits.orgs_before()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_orgs_before'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION credits.orgs_after()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_orgs_after'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION credits.orgs_truncate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_orgs_truncate'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION credits.members_before()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_members_before'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION credits.unlock_rows_before()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_unlock_rows_before'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE FUNCTION credits.unlock_rows_after()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_unlock_rows_after'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
+	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
+CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
+	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
+CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();
+CREATE TRIGGER members_before BEFORE INSERT OR UPDATE OR DELETE ON credits.members
+	FOR EACH ROW EXECUTE FUNCTION credits.members_before();
+
+CREATE TRIGGER ledger_protect BEFORE UPDATE OR DELETE ON credits.ledger
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('always');
+CREATE TRIGGER ledger_protect_truncate BEFORE TRUNCATE ON credits.ledger
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('always');
+CREATE TRIGGER grant_rows_protect BEFORE UPDATE OR DELETE ON credits.grant_rows
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER grant_rows_protect_truncate BEFORE TRUNCATE ON credits.grant_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER grant_left_protect BEFORE UPDATE OR DELETE ON credits.grant_left
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER grant_left_protect_truncate BEFORE TRUNCATE ON credits.grant_left
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER grants_protect INSTEAD OF UPDATE OR DELETE ON credits.grants
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('always');
+CREATE TRIGGER unlock_rows_protect BEFORE UPDATE OR DELETE ON credits.unlock_rows
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER unlock_rows_protect_truncate BEFORE TRUNCATE ON credits.unlock_rows
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+-- Only rows inserted through the view are charged by these triggers: the
+-- extension's own inserts (and restored rows) carry their ledger id.
+CREATE TRIGGER unlock_rows_before BEFORE INSERT ON credits.unlock_rows
+	FOR EACH ROW WHEN (NEW.debit_id IS NULL)
+	EXECUTE FUNCTION credits.unlock_rows_before();
+CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
+	FOR EACH ROW WHEN (NEW.via = 'insert')
+	EXECUTE FUNCTION credits.unlock_rows_after();
+
+--
+-- Charging from the app's own tables (SPEC section 6)
+--
+
+CREATE FUNCTION credits.unlock_trigger()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_unlock_trigger'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
+COMMENT ON FUNCTION credits.unlock_trigger() IS
+'AFTER INSERT OR UPDATE row trigger for app tables: charges each row that unlocks a new prospect';
+
+CREATE FUNCTION credits.attach_unlock_trigger(tbl regclass, org_col name,
+	member_col name, prospect_col name, free_col name DEFAULT NULL,
+	free_value text DEFAULT NULL, trigger_name name DEFAULT 'credits_charge')
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	col name;
+	typ regtype;
+BEGIN
+	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
+		OR prospect_col IS NULL OR trigger_name IS NULL THEN
+		RAISE EXCEPTION 'table, org, member and prospect columns and trigger name cannot be null'
+			USING ERRCODE = '22004';
+	END IF;
+	IF (free_col IS NULL) <> (free_value IS NULL) THEN
+		RAISE EXCEPTION 'free_col and free_value go together'
+			USING ERRCODE = '22023',
+				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.';
+	END IF;
+	FOREACH col IN ARRAY ARRAY[org_col, member_col, prospect_col, free_col] LOOP
+		CONTINUE WHEN col IS NULL;
+		SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype
+		INTO typ
+		FROM pg_catalog.pg_attribute a
+		JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0
+			AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl
+				USING ERRCODE = '42703';
+		END IF;
+		IF col IS DISTINCT FROM free_col
+			AND typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
+							'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+			RAISE EXCEPTION 'column "%" of table "%" has type %, which cannot hold a key',
+				col, tbl, typ
+				USING ERRCODE = '42804',
+					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';
+		END IF;
+	END LOOP;
+	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE ON %s FOR EACH ROW'
+				   ' EXECUTE FUNCTION credits.unlock_trigger(%L, %L, %L%s)',
+				   trigger_name, tbl, org_col, member_col, prospect_col,
+				   CASE WHEN free_col IS NULL THEN ''
+						ELSE format(', %L, %L', free_col, free_value) END);
+END
+$$;
+
+COMMENT ON FUNCTION credits.attach_unlock_trigger(regclass, name, name, name, name, text, name) IS
+'checks the columns of an app table, then attaches credits.unlock_trigger() to it';
+
+--
+-- Rights (SPEC section 7)
+--
+
+-- Roles given rights through the functions below, so that upgrades can
+-- extend them to new objects (dumped with the data)
+CREATE TABLE credits.rights (
+	role_name name NOT NULL,
+	level text NOT NULL CHECK (level IN ('app', 'admin')),
+	PRIMARY KEY (role_name, level)
+);
+SELECT pg_catalog.pg_extension_config_dump('credits.rights', '');
+
+CREATE FUNCTION credits.grant_app_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	EXECUTE format('GRANT USAGE ON SCHEMA credits TO %s', role);
+	EXECUTE format('GRANT SELECT, INSERT ON credits.unlocks TO %s', role);
+	EXECUTE format('GRANT SELECT ON credits.org_status, credits.member_status TO %s', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION'
+				   ' credits.unlock(text, text, text),'
+				   ' credits.unlock_many(text, text, text[], boolean),'
+				   ' credits.is_unlocked(text, text),'
+				   ' credits.balance(text),'
+				   ' credits.org_status_of(text),'
+				   ' credits.usage_period(text, timestamptz),'
+				   ' credits.months(credits.cycle),'
+				   ' credits.clock(),'
+				   ' credits.unlock_trigger(),'
+				   ' credits.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
+				   ' TO %s', role);
+	INSERT INTO credits.rights (role_name, level)
+	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
+END
+$$;
+
+COMMENT ON FUNCTION credits.grant_app_rights(regrole) IS
+'gives a role what an app needs: unlocks, status views, is_unlocked, balance';
+
+CREATE FUNCTION credits.grant_admin_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	PERFORM credits.grant_app_rights(role);
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON credits.orgs, credits.members TO %s', role);
+	EXECUTE format('GRANT SELECT ON credits.grants, credits.ledger TO %s', role);
+	EXECUTE format('GRANT USAGE ON TYPE credits.cycle, credits.grant_kind,'
+				   ' credits.ledger_kind TO %s', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION'
+				   ' credits.grant_one_time(text, text, bigint, timestamptz),'
+				   ' credits.grant_referral(text, text, bigint, timestamptz),'
+				   ' credits.adjust(text, text, bigint, text),'
+				   ' credits.revoke_grant(bigint, text, text),'
+				   ' credits.refund(text, text, text),'
+				   ' credits.renew_due(integer),'
+				   ' credits.expire_due(integer),'
+				   ' credits.verify(text),'
+				   ' credits.cycle(timestamp, interval, integer, text),'
+				   ' credits.cycle_from(timestamptz, interval, integer, text),'
+				   ' credits.period_at(credits.cycle, timestamptz),'
+				   ' credits.period_index(credits.cycle, timestamptz),'
+				   ' credits.period(credits.cycle, integer),'
+				   ' credits.periods(credits.cycle, tstzrange),'
+				   ' credits.anchor(credits.cycle),'
+				   ' credits.zone(credits.cycle),'
+				   ' credits.step(credits.cycle),'
+				   ' credits.period_count(credits.cycle),'
+				   ' credits.contract(credits.cycle),'
+				   ' credits.cycle_eq(credits.cycle, credits.cycle),'
+				   ' credits.cycle_ne(credits.cycle, credits.cycle),'
+				   ' credits.cycle_lt(credits.cycle, credits.cycle),'
+				   ' credits.cycle_le(credits.cycle, credits.cycle),'
+				   ' credits.cycle_gt(credits.cycle, credits.cycle),'
+				   ' credits.cycle_ge(credits.cycle, credits.cycle),'
+				   ' credits.cycle_cmp(credits.cycle, credits.cycle),'
+				   ' credits.cycle_hash(credits.cycle),'
+				   ' credits.cycle_hash_extended(credits.cycle, bigint)'
+				   ' TO %s', role);
+	INSERT INTO credits.rights (role_name, level)
+	VALUES (role::text, 'admin') ON CONFLICT DO NOTHING;
+END
+$$;
+
+COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
+'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
+
+-- Nothing is granted to PUBLIC (SPEC section 7)
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA credits FROM PUBLIC;
