@@ -15,8 +15,6 @@ COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
 
 REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 
--- A grant's history, for support staff, without a scan of the ledger
-CREATE INDEX ledger_grant ON credits.ledger (grant_id);
 
 -- The app rights now include usage_period
 CREATE OR REPLACE FUNCTION credits.grant_app_rights(role regrole)

@@ -416,7 +416,6 @@ CREATE TABLE credits.ledger (
 	note text
 );
 CREATE INDEX ledger_org_at ON credits.ledger (org, at);
-CREATE INDEX ledger_grant ON credits.ledger (grant_id);
 
 COMMENT ON TABLE credits.ledger IS
 'append-only journal of every change to any grant''s remaining credits';
