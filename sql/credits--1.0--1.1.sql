@@ -15,7 +15,6 @@ COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
 
 REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 
-
 -- The app rights now include usage_period
 CREATE OR REPLACE FUNCTION credits.grant_app_rights(role regrole)
 RETURNS void
