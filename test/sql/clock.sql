@@ -41,7 +41,11 @@ COMMIT;
 CREATE ROLE credits_clock_user;
 SET ROLE credits_clock_user;
 SELECT pg_temp.err($$SET credits.clock = '2026-03-01T00:00:00Z'$$);
+-- ... nor make it stick with ALTER ROLE ... SET
+SELECT pg_temp.err($$ALTER ROLE credits_clock_user SET credits.clock = '2026-03-01T00:00:00Z'$$);
 RESET ROLE;
+SELECT count(*) AS role_settings FROM pg_db_role_setting
+WHERE setrole = 'credits_clock_user'::regrole;
 DROP ROLE credits_clock_user;
 
 -- Names under credits. are reserved
