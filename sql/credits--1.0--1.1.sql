@@ -15,15 +15,81 @@ COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
 
 REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 
--- The app rights now include usage_period
-CREATE OR REPLACE FUNCTION credits.grant_app_rights(role regrole)
+-- attach_unlock_trigger checks key columns through every level of domains,
+-- the marker column only for existence, and names the argument in errors
+CREATE OR REPLACE FUNCTION credits.attach_unlock_trigger(tbl regclass, org_col name,
+	member_col name, prospect_col name, free_col name DEFAULT NULL,
+	free_value text DEFAULT NULL, trigger_name name DEFAULT 'credits_charge')
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	arg record;
+	typ oid;
+BEGIN
+	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
+		OR prospect_col IS NULL OR trigger_name IS NULL THEN
+		RAISE EXCEPTION 'table, org, member and prospect columns and trigger name cannot be null'
+			USING ERRCODE = '22004';
+	END IF;
+	IF (free_col IS NULL) <> (free_value IS NULL) THEN
+		RAISE EXCEPTION 'free_col and free_value go together'
+			USING ERRCODE = '22023',
+				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.';
+	END IF;
+	FOR arg IN SELECT * FROM (VALUES ('org_col', org_col, true),
+									 ('member_col', member_col, true),
+									 ('prospect_col', prospect_col, true),
+									 ('free_col', free_col, false)) a(name, col, is_key)
+			   WHERE a.col IS NOT NULL LOOP
+		SELECT a.atttypid INTO typ
+		FROM pg_catalog.pg_attribute a
+		WHERE a.attrelid = tbl AND a.attname = arg.col AND a.attnum > 0
+			AND NOT a.attisdropped;
+		IF NOT FOUND THEN
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl
+				USING ERRCODE = '42703',
+					  DETAIL = format('Argument %s names it.', arg.name);
+		END IF;
+		-- through every level of domains to the base type
+		WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = typ) = 'd' LOOP
+			SELECT t.typbasetype INTO typ FROM pg_catalog.pg_type t WHERE t.oid = typ;
+		END LOOP;
+		IF arg.is_key
+			AND typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
+							'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
+			RAISE EXCEPTION 'column "%" of table "%" has type %, which cannot hold a key',
+				arg.col, tbl, typ::regtype
+				USING ERRCODE = '42804',
+					  DETAIL = format('Argument %s names it.', arg.name),
+					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';
+		END IF;
+	END LOOP;
+	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE ON %s FOR EACH ROW'
+				   ' EXECUTE FUNCTION credits.unlock_trigger(%L, %L, %L%s)',
+				   trigger_name, tbl, org_col, member_col, prospect_col,
+				   CASE WHEN free_col IS NULL THEN ''
+						ELSE format(', %L, %L', free_col, free_value) END);
+END
+$$;
+
+-- Rights are applied by credits.apply_rights() whenever a role is
+-- recorded in credits.rights, so that pg_restore loading the table gives
+-- them again; the app rights now include usage_period
+-- What each level of rights grants; applied when a role is recorded in
+-- credits.rights, by the functions below or by pg_restore loading the
+-- table, so that restored and upgraded databases keep their rights
+CREATE FUNCTION credits.apply_rights(role_name name, level text)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+	role regrole := pg_catalog.to_regrole(role_name);
 BEGIN
 	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+		RETURN;					-- a role of another cluster, or dropped
 	END IF;
 	EXECUTE format('GRANT USAGE ON SCHEMA credits TO %s', role);
 	EXECUTE format('GRANT SELECT, INSERT ON credits.unlocks TO %s', role);
@@ -40,21 +106,98 @@ BEGIN
 				   ' credits.unlock_trigger(),'
 				   ' credits.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
 				   ' TO %s', role);
-	INSERT INTO credits.rights (role_name, level)
-	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
+	IF level <> 'admin' THEN
+		RETURN;
+	END IF;
+	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON credits.orgs, credits.members TO %s', role);
+	EXECUTE format('GRANT SELECT ON credits.grants, credits.ledger TO %s', role);
+	EXECUTE format('GRANT USAGE ON TYPE credits.cycle, credits.grant_kind,'
+				   ' credits.ledger_kind TO %s', role);
+	EXECUTE format('GRANT EXECUTE ON FUNCTION'
+				   ' credits.grant_one_time(text, text, bigint, timestamptz),'
+				   ' credits.grant_referral(text, text, bigint, timestamptz),'
+				   ' credits.adjust(text, text, bigint, text),'
+				   ' credits.revoke_grant(bigint, text, text),'
+				   ' credits.refund(text, text, text),'
+				   ' credits.renew_due(integer),'
+				   ' credits.expire_due(integer),'
+				   ' credits.verify(text),'
+				   ' credits.cycle(timestamp, interval, integer, text),'
+				   ' credits.cycle_from(timestamptz, interval, integer, text),'
+				   ' credits.period_at(credits.cycle, timestamptz),'
+				   ' credits.period_index(credits.cycle, timestamptz),'
+				   ' credits.period(credits.cycle, integer),'
+				   ' credits.periods(credits.cycle, tstzrange),'
+				   ' credits.anchor(credits.cycle),'
+				   ' credits.zone(credits.cycle),'
+				   ' credits.step(credits.cycle),'
+				   ' credits.period_count(credits.cycle),'
+				   ' credits.contract(credits.cycle),'
+				   ' credits.cycle_eq(credits.cycle, credits.cycle),'
+				   ' credits.cycle_ne(credits.cycle, credits.cycle),'
+				   ' credits.cycle_lt(credits.cycle, credits.cycle),'
+				   ' credits.cycle_le(credits.cycle, credits.cycle),'
+				   ' credits.cycle_gt(credits.cycle, credits.cycle),'
+				   ' credits.cycle_ge(credits.cycle, credits.cycle),'
+				   ' credits.cycle_cmp(credits.cycle, credits.cycle),'
+				   ' credits.cycle_hash(credits.cycle),'
+				   ' credits.cycle_hash_extended(credits.cycle, bigint)'
+				   ' TO %s', role);
 END
 $$;
 
--- Re-apply the rights given by grant_app_rights and grant_admin_rights so
--- far to what this version adds (roles dropped since are skipped)
-DO $$
-DECLARE
-	r record;
+CREATE FUNCTION credits.rights_recorded()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
-	FOR r IN SELECT DISTINCT role_name FROM credits.rights
-			 WHERE pg_catalog.to_regrole(role_name) IS NOT NULL LOOP
-		EXECUTE format('GRANT EXECUTE ON FUNCTION credits.usage_period(text, timestamptz) TO %s',
-					   r.role_name);
-	END LOOP;
+	PERFORM credits.apply_rights(NEW.role_name, NEW.level);
+	RETURN NULL;
 END
 $$;
+
+CREATE TRIGGER rights_recorded AFTER INSERT ON credits.rights
+	FOR EACH ROW EXECUTE FUNCTION credits.rights_recorded();
+
+CREATE OR REPLACE FUNCTION credits.grant_app_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	INSERT INTO credits.rights (role_name, level)
+	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
+	PERFORM credits.apply_rights(role::text, 'app');
+END
+$$;
+
+COMMENT ON FUNCTION credits.grant_app_rights(regrole) IS
+'gives a role what an app needs: unlocks, status views, is_unlocked, balance';
+
+CREATE OR REPLACE FUNCTION credits.grant_admin_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	INSERT INTO credits.rights (role_name, level)
+	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
+	PERFORM credits.apply_rights(role::text, 'admin');
+END
+$$;
+
+COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
+'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
+
+-- Re-apply the rights recorded so far, to the objects this version adds
+SELECT credits.apply_rights(role_name, level) FROM credits.rights;
+
+REVOKE ALL ON FUNCTION credits.apply_rights(name, text), credits.rights_recorded(),
+	credits.grant_app_rights(regrole), credits.grant_admin_rights(regrole) FROM PUBLIC;

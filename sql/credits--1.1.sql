@@ -876,8 +876,8 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-	col name;
-	typ regtype;
+	arg record;
+	typ oid;
 BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
 		OR prospect_col IS NULL OR trigger_name IS NULL THEN
@@ -889,24 +889,31 @@ BEGIN
 			USING ERRCODE = '22023',
 				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.';
 	END IF;
-	FOREACH col IN ARRAY ARRAY[org_col, member_col, prospect_col, free_col] LOOP
-		CONTINUE WHEN col IS NULL;
-		SELECT CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END::regtype
-		INTO typ
+	FOR arg IN SELECT * FROM (VALUES ('org_col', org_col, true),
+									 ('member_col', member_col, true),
+									 ('prospect_col', prospect_col, true),
+									 ('free_col', free_col, false)) a(name, col, is_key)
+			   WHERE a.col IS NOT NULL LOOP
+		SELECT a.atttypid INTO typ
 		FROM pg_catalog.pg_attribute a
-		JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
-		WHERE a.attrelid = tbl AND a.attname = col AND a.attnum > 0
+		WHERE a.attrelid = tbl AND a.attname = arg.col AND a.attnum > 0
 			AND NOT a.attisdropped;
 		IF NOT FOUND THEN
-			RAISE EXCEPTION 'column "%" of table "%" does not exist', col, tbl
-				USING ERRCODE = '42703';
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl
+				USING ERRCODE = '42703',
+					  DETAIL = format('Argument %s names it.', arg.name);
 		END IF;
-		IF col IS DISTINCT FROM free_col
+		-- through every level of domains to the base type
+		WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = typ) = 'd' LOOP
+			SELECT t.typbasetype INTO typ FROM pg_catalog.pg_type t WHERE t.oid = typ;
+		END LOOP;
+		IF arg.is_key
 			AND typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
 							'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
 			RAISE EXCEPTION 'column "%" of table "%" has type %, which cannot hold a key',
-				col, tbl, typ
+				arg.col, tbl, typ::regtype
 				USING ERRCODE = '42804',
+					  DETAIL = format('Argument %s names it.', arg.name),
 					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';
 		END IF;
 	END LOOP;
@@ -934,14 +941,19 @@ CREATE TABLE credits.rights (
 );
 SELECT pg_catalog.pg_extension_config_dump('credits.rights', '');
 
-CREATE FUNCTION credits.grant_app_rights(role regrole)
+-- What each level of rights grants; applied when a role is recorded in
+-- credits.rights, by the functions below or by pg_restore loading the
+-- table, so that restored and upgraded databases keep their rights
+CREATE FUNCTION credits.apply_rights(role_name name, level text)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+	role regrole := pg_catalog.to_regrole(role_name);
 BEGIN
 	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+		RETURN;					-- a role of another cluster, or dropped
 	END IF;
 	EXECUTE format('GRANT USAGE ON SCHEMA credits TO %s', role);
 	EXECUTE format('GRANT SELECT, INSERT ON credits.unlocks TO %s', role);
@@ -958,24 +970,9 @@ BEGIN
 				   ' credits.unlock_trigger(),'
 				   ' credits.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
 				   ' TO %s', role);
-	INSERT INTO credits.rights (role_name, level)
-	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
-END
-$$;
-
-COMMENT ON FUNCTION credits.grant_app_rights(regrole) IS
-'gives a role what an app needs: unlocks, status views, is_unlocked, balance';
-
-CREATE FUNCTION credits.grant_admin_rights(role regrole)
-RETURNS void
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	IF level <> 'admin' THEN
+		RETURN;
 	END IF;
-	PERFORM credits.grant_app_rights(role);
 	EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON credits.orgs, credits.members TO %s', role);
 	EXECUTE format('GRANT SELECT ON credits.grants, credits.ledger TO %s', role);
 	EXECUTE format('GRANT USAGE ON TYPE credits.cycle, credits.grant_kind,'
@@ -1010,8 +1007,53 @@ BEGIN
 				   ' credits.cycle_hash(credits.cycle),'
 				   ' credits.cycle_hash_extended(credits.cycle, bigint)'
 				   ' TO %s', role);
+END
+$$;
+
+CREATE FUNCTION credits.rights_recorded()
+RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	PERFORM credits.apply_rights(NEW.role_name, NEW.level);
+	RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER rights_recorded AFTER INSERT ON credits.rights
+	FOR EACH ROW EXECUTE FUNCTION credits.rights_recorded();
+
+CREATE FUNCTION credits.grant_app_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
-	VALUES (role::text, 'admin') ON CONFLICT DO NOTHING;
+	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
+	PERFORM credits.apply_rights(role::text, 'app');
+END
+$$;
+
+COMMENT ON FUNCTION credits.grant_app_rights(regrole) IS
+'gives a role what an app needs: unlocks, status views, is_unlocked, balance';
+
+CREATE FUNCTION credits.grant_admin_rights(role regrole)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF role IS NULL THEN
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+	END IF;
+	INSERT INTO credits.rights (role_name, level)
+	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
+	PERFORM credits.apply_rights(role::text, 'admin');
 END
 $$;
 

@@ -187,10 +187,7 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	prospect = key_datum(td, column_text(td, row, cols.prospect), 2, "prospect");
 	member_text = column_text(td, row, cols.member);
 	if (member_text != NULL)
-	{
 		member = CStringGetTextDatum(member_text);
-		credits_check_key(member, false, "member");
-	}
 	credits_require_clock_writes();
 
 	SPI_connect();

@@ -795,6 +795,14 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 	g = append_slot(o);
 	*g = slot;
 	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+
+	/*
+	 * New credits may lift the org above its low-balance threshold: look
+	 * now, so that a spend later in the same operation that falls below it
+	 * again is signalled (a renewal and a big unlock_many, say).
+	 */
+	org_signal(o, now);
+
 	for (int i = 0; i < o->ngrants; i++)
 	{
 		if (o->grants[i].id == slot.id)

@@ -193,7 +193,11 @@ charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
 	if (o->info.frozen)
 		report_frozen(o);
 	if (!member_null)
+	{
+		/* the member's key matters only now that a charge is due */
+		credits_check_key(member, false, "member");
 		m = org_member(o, member, ustart);
+	}
 	if (member_null || !m->exists || !m->active)
 		report_member(o, m, member_null);
 	org_member_usage(o, m, ustart);
@@ -347,8 +351,6 @@ credits_unlock(PG_FUNCTION_ARGS)
 	bool		charged;
 
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
-	if (!member_null)
-		credits_check_key(member, false, "member");
 	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
 	credits_require_clock_writes();
 
@@ -551,8 +553,6 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	MemoryContext old;
 
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
-	if (!member_null)
-		credits_check_key(member, false, "member");
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),

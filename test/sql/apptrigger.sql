@@ -83,16 +83,23 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'a1', 'alice', NULL)$$),
 	($$INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id) VALUES ('x', 'nope', 'alice', 'p8')$$)
 ) v(sql);
--- already unlocked: free even for an inactive or missing member
+-- already unlocked: free even for an inactive, missing or malformed member
 INSERT INTO app.campaign_prospects (campaign, org_id, added_by, prospect_id)
-VALUES ('x', 'a1', 'bob', 'p1'), ('x', 'a1', NULL, 'p1');
+VALUES ('x', 'a1', 'bob', 'p1'), ('x', 'a1', NULL, 'p1'), ('x', 'a1', '', 'p1'),
+	('x', 'a1', repeat('m', 300), 'p1');
 SELECT * FROM pg_temp.state();
 
 -- DELETE and TRUNCATE of app rows change nothing in credits
 TRUNCATE app.campaign_prospects;
 SELECT * FROM pg_temp.state();
 
--- uuid and bigint keys are read as text
+-- uuid and bigint keys are read as text, also through domains of domains
+CREATE DOMAIN app.id AS bigint;
+CREATE DOMAIN app.prospect_id AS app.id;
+CREATE TABLE app.domain_rows (org_id text, member_id text, prospect app.prospect_id);
+SELECT attach_unlock_trigger('app.domain_rows', 'org_id', 'member_id', 'prospect');
+INSERT INTO app.domain_rows VALUES ('a1', 'alice', 42);
+SELECT is_unlocked('a1', '42');
 CREATE TABLE app.uuid_rows (org_id text, member_id text, prospect uuid);
 CREATE TABLE app.int_rows (org_id text, member_id text, prospect bigint);
 SELECT attach_unlock_trigger('app.uuid_rows', 'org_id', 'member_id', 'prospect');

@@ -21,7 +21,7 @@ SELECT is_unlocked('u1', 'p1') AS p1, is_unlocked('u1', 'p2') AS p2;
 -- A prospect that needs no charge costs nothing, even for an unknown,
 -- inactive or NULL member
 SELECT unlock('u1', 'nobody', 'p1') AS unknown, unlock('u1', 'gone', 'p1') AS inactive,
-	unlock('u1', NULL, 'p1') AS null_member;
+	unlock('u1', NULL, 'p1') AS null_member, unlock('u1', '', 'p1') AS empty_member;
 
 -- The same org key must exist even then (ZC003)
 SELECT pg_temp.err($$SELECT credits.unlock('nope', 'alice', 'p1')$$);
