@@ -95,15 +95,22 @@ static CreditsQuery q_load_grant = {
 	2, {TEXTOID, INT8OID}, NULL
 };
 
+/*
+ * The plan credits in force when a period starts (the last change before
+ * it, else the value the org was created with), and the largest value set
+ * from its start until now.  A change dated exactly at the start is a
+ * change during the period: an upgrade then counts at once, a downgrade
+ * from the next period.
+ */
 static CreditsQuery q_plan_values = {
 	"SELECT coalesce("
 	"    (SELECT plan_credits FROM credits.plan_changes"
-	"      WHERE org = $1 AND at <= $2 ORDER BY at DESC, id DESC LIMIT 1),"
+	"      WHERE org = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1),"
 	"    (SELECT plan_credits FROM credits.plan_changes"
 	"      WHERE org = $1 ORDER BY at, id LIMIT 1),"
 	"    $4),"
 	"  (SELECT max(plan_credits) FROM credits.plan_changes"
-	"    WHERE org = $1 AND at > $2 AND at <= $3)",
+	"    WHERE org = $1 AND at >= $2 AND at <= $3)",
 	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 

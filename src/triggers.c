@@ -364,7 +364,11 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 		}
 	}
 
-	args[1] = TimestampTzGetDatum(now);
+	/*
+	 * With a plan restart the new value is the first entitlement of the
+	 * period cut to start now: record it as in force just before.
+	 */
+	args[1] = TimestampTzGetDatum(restarted ? now - 1 : now);
 	args[2] = Int64GetDatum(new_value);
 	credits_run(&q_history_add, args, NULL, false, 0);
 }

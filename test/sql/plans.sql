@@ -135,6 +135,12 @@ SET credits.clock = '2026-03-10T00:00:00Z';
 UPDATE orgs SET cycle = 'R/2026-01-10/P1Y', plan_credits = 50 WHERE org = 'c';
 SELECT period, plan_period, plan_credits, credits_left, used_this_period FROM org_status WHERE org = 'c';
 SELECT kind, amount, at, note FROM ledger WHERE org = 'c' ORDER BY id;
+-- a downgrade at the same instant, after the restart, waits for the next
+-- period; the next period gets it
+UPDATE orgs SET plan_credits = 20 WHERE org = 'c';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
+SET credits.clock = '2027-01-10T00:00:00Z';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
 
 --
 -- renew_due creates missing plan grants; nothing depends on it running
