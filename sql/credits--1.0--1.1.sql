@@ -15,6 +15,11 @@ COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
 
 REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 
+-- The plan history up to the last restart, including a change made with
+-- it, so that changes at the instant of a restart date correctly.  Orgs
+-- restarted under 1.0 have none, and keep 1.0's reading of their history.
+ALTER TABLE credits.org_state ADD COLUMN cut_seq bigint;
+
 -- attach_unlock_trigger checks key columns through every level of domains,
 -- the marker column only for existence, and names the argument in errors
 CREATE OR REPLACE FUNCTION credits.attach_unlock_trigger(tbl regclass, org_col name,

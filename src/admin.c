@@ -61,7 +61,7 @@ static CreditsQuery q_grant_org = {
 };
 
 static CreditsQuery q_orgs_page = {
-	"SELECT o.org, o.cycle, o.plan_credits, o.created_at, s.cycle_cut"
+	"SELECT o.org, o.cycle, o.plan_credits, " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut"
 	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
 	" WHERE o.org > $1 ORDER BY o.org LIMIT 500",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
@@ -579,7 +579,8 @@ renew_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
 	memset(&info, 0, sizeof(info));
 	info.cycle = (Cycle *) PG_DETOAST_DATUM(SPI_getbinval(tup, desc, 2, &isnull));
 	info.plan_credits = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-	info.created_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 4, &isnull));
+	cut = SPI_getbinval(tup, desc, 4, &isnull);
+	info.cut_seq = isnull ? -1 : DatumGetInt64(cut);
 	cut = SPI_getbinval(tup, desc, 5, &isnull);
 	info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(cut);
 	if (!org_plan_period(&info, now, &start, &end))

@@ -48,17 +48,21 @@ static bool protected_writes = false;
  * The org lock in one statement: the orgs row FOR NO KEY UPDATE first
  * (the INSERT reads it before writing), then the state row written.
  * Returns no row for an unknown org (or, with SKIP LOCKED, a locked one).
+ *
+ * org_state.cut_seq is read by name from the row's JSON form: extension
+ * 1.0's table lacks the column, and this library also serves databases
+ * that have not yet run ALTER EXTENSION UPDATE (see CREDITS_CUT_SEQ_SQL).
  */
 #define LOCK_ORG_SQL(skip) \
 	"WITH o AS MATERIALIZED (" \
-	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold, created_at" \
+	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold" \
 	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE " skip ")" \
 	"INSERT INTO credits.org_state AS s (org)" \
 	"  SELECT o.org FROM o" \
 	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed" \
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o)," \
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o)," \
-	"            (SELECT created_at FROM o), s.armed, s.cycle_cut"
+	"            " CREDITS_CUT_SEQ_SQL("s") ", s.armed, s.cycle_cut"
 
 static CreditsQuery q_lock_org = {
 	LOCK_ORG_SQL(""),
@@ -96,22 +100,28 @@ static CreditsQuery q_load_grant = {
 };
 
 /*
- * The plan credits in force when a period starts (the last change before
- * it, else the value the org was created with), and the largest value set
- * from its start until now.  A change dated exactly at the start is a
- * change during the period: an upgrade then counts at once, a downgrade
- * from the next period.
+ * The plan credits in force when a period starts, and the largest value
+ * set from its start until now.  The history's first row holds the value
+ * before the first change, dated -infinity (extension 1.0 dated it at the
+ * org's creation: then the first row is the value before it).  Without
+ * history the value is orgs.plan_credits ($4).
+ *
+ * A change dated exactly at the start is a change during the period: an
+ * upgrade then counts at once, a downgrade from the next period.  The
+ * period a plan restart cuts ($5 not null) starts with the changes up to
+ * and including the restart, by id, whatever instant they share with it.
  */
 static CreditsQuery q_plan_values = {
 	"SELECT coalesce("
 	"    (SELECT plan_credits FROM credits.plan_changes"
-	"      WHERE org = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1),"
+	"      WHERE org = $1 AND ($5 IS NULL AND at < $2 OR id <= $5)"
+	"      ORDER BY at DESC, id DESC LIMIT 1),"
 	"    (SELECT plan_credits FROM credits.plan_changes"
 	"      WHERE org = $1 ORDER BY at, id LIMIT 1),"
 	"    $4),"
 	"  (SELECT max(plan_credits) FROM credits.plan_changes"
-	"    WHERE org = $1 AND at >= $2 AND at <= $3)",
-	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
+	"    WHERE org = $1 AND ($5 IS NULL AND at >= $2 OR id > $5) AND at <= $3)",
+	5, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL
 };
 
 static CreditsQuery q_insert_grant = {
@@ -308,7 +318,8 @@ read_org_info(OrgInfo *info, MemoryContext cxt)
 	d = credits_get(0, 4, &isnull);
 	info->has_threshold = !isnull;
 	info->threshold = isnull ? 0 : DatumGetInt64(d);
-	info->created_at = DatumGetTimestampTz(credits_get_notnull(0, 5));
+	d = credits_get(0, 5, &isnull);
+	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
 }
 
 /* ---------------------------------------------------------------------
@@ -525,24 +536,29 @@ org_plan_period(const OrgInfo *info, TimestampTz t,
 }
 
 /*
- * Plan credits in force at the start of a plan period (or at the org's
- * creation, if later), and the period's entitlement: the largest value in
- * force from then until now.
+ * Plan credits in force at the start of a plan period, and the period's
+ * entitlement: the largest value in force from then until now.
  */
 void
 org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
 				TimestampTz now, int64 *at_start, int64 *entitlement)
 {
-	Datum		args[4];
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
 	bool		isnull;
 	Datum		d;
-	TimestampTz from = Max(period_start, info->created_at);
 
 	args[0] = org;
-	args[1] = TimestampTzGetDatum(from);
+	args[1] = TimestampTzGetDatum(period_start);
 	args[2] = TimestampTzGetDatum(now);
 	args[3] = Int64GetDatum(info->plan_credits);
-	credits_run(&q_plan_values, args, NULL, true, 1);
+	args[4] = (Datum) 0;
+	if (period_start == info->cycle_cut && info->cut_seq >= 0)
+	{
+		args[4] = Int64GetDatum(info->cut_seq);
+		nulls[4] = ' ';
+	}
+	credits_run(&q_plan_values, args, nulls, true, 1);
 	*at_start = DatumGetInt64(credits_get_notnull(0, 1));
 	d = credits_get(0, 2, &isnull);
 	*entitlement = *at_start;

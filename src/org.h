@@ -14,13 +14,20 @@
 
 #include "credits.h"
 
+/*
+ * org_state.cut_seq of the org_state row alias a, NULL where the column
+ * does not exist (a database still at extension version 1.0)
+ */
+#define CREDITS_CUT_SEQ_SQL(a) "(to_jsonb(" a ") ->> 'cut_seq')::bigint"
+
 /* What the periods and plan of an org depend on */
 typedef struct OrgInfo
 {
 	Cycle	   *cycle;
 	int64		plan_credits;	/* orgs.plan_credits now */
-	TimestampTz created_at;
 	TimestampTz cycle_cut;		/* last plan restart; DT_NOBEGIN if none */
+	int64		cut_seq;		/* last plan_changes id in force at the cut, or
+								 * -1 if not recorded */
 	bool		frozen;
 	bool		has_threshold;
 	int64		threshold;

@@ -26,7 +26,7 @@
 
 static CreditsQuery q_org = {
 	"SELECT o.cycle, o.plan_credits, o.frozen, o.low_balance_threshold,"
-	"       o.created_at, s.cycle_cut"
+	"       " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut"
 	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
 	" WHERE o.org = $1",
 	1, {TEXTOID}, NULL
@@ -110,7 +110,8 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 	d = credits_get(0, 4, &isnull);
 	info->has_threshold = !isnull;
 	info->threshold = isnull ? 0 : DatumGetInt64(d);
-	info->created_at = DatumGetTimestampTz(credits_get_notnull(0, 5));
+	d = credits_get(0, 5, &isnull);
+	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
 	d = credits_get(0, 6, &isnull);
 	info->cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 

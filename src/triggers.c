@@ -18,11 +18,13 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
 
@@ -65,7 +67,8 @@ static CreditsQuery q_forget_all = {
 static CreditsQuery q_latest_instant = {
 	"SELECT greatest($2,"
 	"  (SELECT max(at) FROM credits.ledger WHERE org = $1),"
-	"  (SELECT max(at) FROM credits.plan_changes WHERE org = $1))",
+	"  (SELECT max(at) FROM credits.plan_changes WHERE org = $1),"
+	"  (SELECT cycle_cut FROM credits.org_state WHERE org = $1))",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
@@ -96,10 +99,30 @@ static CreditsQuery q_set_cut = {
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
+/*
+ * The plan history up to a restart, including a change made with it.
+ * Only where org_state has the column (extension 1.1 on).
+ */
+static CreditsQuery q_set_cut_seq = {
+	"UPDATE credits.org_state SET cut_seq ="
+	"  (SELECT coalesce(max(id), 0) FROM credits.plan_changes WHERE org = $1)"
+	" WHERE org = $1",
+	1, {TEXTOID}, NULL
+};
+
 static CreditsQuery q_rearm = {
 	"UPDATE credits.org_state SET armed = true WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
+
+static bool
+org_state_has_cut_seq(void)
+{
+	Oid			nsp = get_namespace_oid("credits", false);
+	Oid			rel = get_relname_relid("org_state", nsp);
+
+	return OidIsValid(rel) && get_attnum(rel, "cut_seq") != InvalidAttrNumber;
+}
 
 static TriggerData *
 trigger_data(FunctionCallInfo fcinfo, const char *name)
@@ -324,12 +347,12 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 	TimestampTz start;
 	TimestampTz end;
 
-	/* history starts with the value the org was created with */
+	/* history starts with the value in force before any change */
 	args[0] = org;
 	credits_run(&q_history_count, args, NULL, false, 1);
 	if (DatumGetInt64(credits_get_notnull(0, 1)) == 0)
 	{
-		args[1] = TimestampTzGetDatum(o->info.created_at);
+		args[1] = TimestampTzGetDatum(DT_NOBEGIN);
 		args[2] = Int64GetDatum(old_value);
 		credits_run(&q_history_add, args, NULL, false, 0);
 	}
@@ -366,9 +389,13 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 
 	/*
 	 * With a plan restart the new value is the first entitlement of the
-	 * period cut to start now: record it as in force just before.
+	 * period cut to start now: the caller then records the history up to
+	 * this row as in force at the cut.  A database still at version 1.0
+	 * cannot record that, and reads the history as 1.0 wrote it: the value
+	 * as in force just before the cut.
 	 */
-	args[1] = TimestampTzGetDatum(restarted ? now - 1 : now);
+	args[1] = TimestampTzGetDatum(restarted && !org_state_has_cut_seq() ?
+								  now - 1 : now);
 	args[2] = Int64GetDatum(new_value);
 	credits_run(&q_history_add, args, NULL, false, 0);
 }
@@ -478,6 +505,8 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 		plan_changed(o, org, old_plan, new_plan, at, restarted);
 	}
 	args[0] = org;
+	if (restarted && org_state_has_cut_seq())
+		credits_run(&q_set_cut_seq, args, NULL, false, 0);
 	if (n1 != n2 || (!n1 && DatumGetInt64(t1) != DatumGetInt64(t2)))
 		credits_run(&q_rearm, args, NULL, false, 0);
 

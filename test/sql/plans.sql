@@ -142,6 +142,57 @@ SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
 SET credits.clock = '2027-01-10T00:00:00Z';
 SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
 
+-- Plan changes at the very instant of a restart: those made before it
+-- (by id) are the cut period's starting value, those after it changes
+-- during that period
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES
+	('cut1', 'R/2026-01-01/P1M', 100), ('cut2', 'R/2026-01-01/P1M', 100),
+	('cut3', 'R/2026-01-01/P1M', 100);
+INSERT INTO members (org, member) VALUES ('cut1', 'alice');
+SET credits.clock = '2026-01-20T00:00:00Z';
+-- an upgrade, then a restart: the cut period holds the upgraded value
+BEGIN;
+UPDATE orgs SET plan_credits = 300 WHERE org = 'cut1';
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M' WHERE org = 'cut1';
+COMMIT;
+SELECT unlock('cut1', 'alice', 'x');
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'cut1';
+-- and an upgrade after the restart, at the same instant, tops it up
+UPDATE orgs SET plan_credits = 350 WHERE org = 'cut1';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'cut1';
+-- an upgrade, then a restart with a lower value: the lower value holds,
+-- now and later
+BEGIN;
+UPDATE orgs SET plan_credits = 300 WHERE org = 'cut2';
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M', plan_credits = 50 WHERE org = 'cut2';
+COMMIT;
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'cut2';
+-- an org inserted, restarted with a new value at the same instant
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('cut4', 'R/2026-01-01/P1M', 100);
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M', plan_credits = 20 WHERE org = 'cut4';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'cut4';
+-- a restart that changes no value, then a downgrade at the same instant:
+-- from the next period
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M' WHERE org = 'cut3';
+UPDATE orgs SET plan_credits = 10 WHERE org = 'cut3';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'cut3';
+SET credits.clock = '2026-02-20T00:00:00Z';
+SELECT org, plan_period, plan_credits, credits_left FROM org_status
+WHERE org LIKE 'cut_' ORDER BY org;
+SELECT org, at, plan_credits FROM credits.plan_changes
+WHERE org LIKE 'cut_' ORDER BY id;
+SELECT * FROM verify();
+
+-- created_at is only a record: a value in the future changes no period
+SET credits.clock = '2026-01-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits, created_at)
+VALUES ('later', 'R/2026-01-01/P1M', 100, '2030-01-01');
+UPDATE orgs SET plan_credits = 40 WHERE org = 'later';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'later';
+SET credits.clock = '2026-02-10T00:00:00Z';
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'later';
+
 --
 -- renew_due creates missing plan grants; nothing depends on it running
 --
