@@ -20,6 +20,12 @@ REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 -- restarted under 1.0 have none, and keep 1.0's reading of their history.
 ALTER TABLE credits.org_state ADD COLUMN cut_seq bigint;
 
+-- Room on each page for the new versions every charge writes (HOT
+-- updates); pages written from now on
+ALTER TABLE credits.org_state SET (fillfactor = 50);
+ALTER TABLE credits.grant_left SET (fillfactor = 50);
+ALTER TABLE credits.usage SET (fillfactor = 50);
+
 -- attach_unlock_trigger checks key columns through every level of domains,
 -- the marker column only for existence, and names the argument in errors
 CREATE OR REPLACE FUNCTION credits.attach_unlock_trigger(tbl regclass, org_col name,

@@ -340,12 +340,15 @@ COMMENT ON TABLE credits.members IS
 -- holds the low-balance signal's state, the instant of the last cycle
 -- change that restarted the plan, and the last plan_changes id in force
 -- when it did (changes at the same instant may come before or after it).
+-- Its rows, grant_left's and usage's are rewritten by every charge: half
+-- of each page is left free so that new versions stay on the page (HOT
+-- updates, no new index entries).
 CREATE TABLE credits.org_state (
 	org text COLLATE "C" PRIMARY KEY,
 	armed boolean NOT NULL DEFAULT true,
 	cycle_cut timestamptz,
 	cut_seq bigint
-);
+) WITH (fillfactor = 50);
 
 -- History of plan_credits, kept from the first change on (its first row,
 -- dated -infinity, holds the value before it): entitlements are the
@@ -391,7 +394,7 @@ CREATE TABLE credits.grant_left (
 	amount bigint NOT NULL,
 	remaining bigint NOT NULL,
 	CHECK (remaining >= 0 AND remaining <= amount)
-);
+) WITH (fillfactor = 50);
 CREATE INDEX grant_left_grant ON credits.grant_left (grant_id);
 
 CREATE VIEW credits.grants AS
@@ -432,7 +435,7 @@ CREATE TABLE credits.usage (
 	member text COLLATE "C" NOT NULL,
 	period_start timestamptz NOT NULL,
 	used bigint NOT NULL
-);
+) WITH (fillfactor = 50);
 CREATE INDEX usage_key ON credits.usage (org, member, period_start);
 
 -- The stored unlocks, behind the view credits.unlocks.  debit_id is the

@@ -34,7 +34,8 @@ SELECT line FROM (
 			LEFT JOIN pg_catalog.pg_attrdef ad ON ad.adrelid = a.attrelid AND ad.adnum = a.attnum
 			LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
 			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') ||
-		coalesce(' view=' || pg_catalog.pg_get_viewdef(c.oid), '')
+		coalesce(' view=' || pg_catalog.pg_get_viewdef(c.oid), '') ||
+		coalesce(' options=' || pg_catalog.array_to_string(c.reloptions, ','), '')
 	FROM pg_catalog.pg_class c
 	WHERE c.relnamespace = 'credits'::regnamespace
 	UNION ALL
