@@ -16,9 +16,22 @@ COMMENT ON FUNCTION credits.usage_period(text, timestamptz) IS
 REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 
 -- The plan history up to the last restart, including a change made with
--- it, so that changes at the instant of a restart date correctly.  Orgs
--- restarted under 1.0 have none, and keep 1.0's reading of their history.
+-- it, so that changes at the instant of a restart are read in statement
+-- order.  For orgs restarted under 1.0 it is what 1.0 read: the changes
+-- dated at or before the cut.
 ALTER TABLE credits.org_state ADD COLUMN cut_seq bigint;
+
+-- 1.0 dated the first row of an org's plan history (the value before any
+-- change) at the org's created_at, which need not be before the changes;
+-- it is the value in force from the beginning
+UPDATE credits.plan_changes p SET at = '-infinity'
+ WHERE p.id = (SELECT min(q.id) FROM credits.plan_changes q WHERE q.org = p.org)
+   AND p.at <> '-infinity';
+
+UPDATE credits.org_state s
+   SET cut_seq = coalesce((SELECT max(p.id) FROM credits.plan_changes p
+							WHERE p.org = s.org AND p.at <= s.cycle_cut), 0)
+ WHERE s.cycle_cut IS NOT NULL;
 
 -- Room on each page for the new versions every charge writes (HOT
 -- updates); pages written from now on

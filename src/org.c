@@ -102,25 +102,44 @@ static CreditsQuery q_load_grant = {
 /*
  * The plan credits in force when a period starts, and the largest value
  * set from its start until now.  The history's first row holds the value
- * before the first change, dated -infinity (extension 1.0 dated it at the
- * org's creation: then the first row is the value before it).  Without
- * history the value is orgs.plan_credits ($4).
- *
- * A change dated exactly at the start is a change during the period: an
- * upgrade then counts at once, a downgrade from the next period.  The
- * period a plan restart cuts ($5 not null) starts with the changes up to
- * and including the restart, by id, whatever instant they share with it.
+ * before the first change, dated -infinity (a database not yet updated
+ * from 1.0 may still date it at the org's creation: then the first row is
+ * the value before it).  Without history the value is orgs.plan_credits
+ * ($4).  A change dated exactly at the start is a change during the
+ * period: an upgrade then counts at once, a downgrade from the next period.
  */
 static CreditsQuery q_plan_values = {
 	"SELECT coalesce("
 	"    (SELECT plan_credits FROM credits.plan_changes"
-	"      WHERE org = $1 AND ($5 IS NULL AND at < $2 OR id <= $5)"
-	"      ORDER BY at DESC, id DESC LIMIT 1),"
+	"      WHERE org = $1 AND at < $2 ORDER BY at DESC, id DESC LIMIT 1),"
 	"    (SELECT plan_credits FROM credits.plan_changes"
 	"      WHERE org = $1 ORDER BY at, id LIMIT 1),"
 	"    $4),"
 	"  (SELECT max(plan_credits) FROM credits.plan_changes"
-	"    WHERE org = $1 AND ($5 IS NULL AND at >= $2 OR id > $5) AND at <= $3)",
+	"    WHERE org = $1 AND at >= $2 AND at <= $3)",
+	4, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+/*
+ * The same for the period a plan restart cut at $2: it starts with the
+ * history up to and including the restart (ids up to $5, in statement
+ * order whatever instant they share with it); later ids are changes
+ * during it.  Without $5 (a database not yet updated from 1.0, which
+ * wrote no cut_seq) the restart is the last change dated at or before the
+ * cut, as 1.0 read it.
+ */
+static CreditsQuery q_plan_values_cut = {
+	"WITH c AS (SELECT coalesce($5,"
+	"    (SELECT max(id) FROM credits.plan_changes WHERE org = $1 AND at <= $2),"
+	"    0) AS seq)"
+	"SELECT coalesce("
+	"    (SELECT plan_credits FROM credits.plan_changes, c"
+	"      WHERE org = $1 AND id <= c.seq ORDER BY id DESC LIMIT 1),"
+	"    (SELECT plan_credits FROM credits.plan_changes"
+	"      WHERE org = $1 ORDER BY at, id LIMIT 1),"
+	"    $4),"
+	"  (SELECT max(plan_credits) FROM credits.plan_changes, c"
+	"    WHERE org = $1 AND id > c.seq AND at <= $3)",
 	5, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, INT8OID, INT8OID}, NULL
 };
 
@@ -544,7 +563,7 @@ org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
 				TimestampTz now, int64 *at_start, int64 *entitlement)
 {
 	Datum		args[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', 'n'};
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	Datum		d;
 
@@ -552,13 +571,15 @@ org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
 	args[1] = TimestampTzGetDatum(period_start);
 	args[2] = TimestampTzGetDatum(now);
 	args[3] = Int64GetDatum(info->plan_credits);
-	args[4] = (Datum) 0;
-	if (period_start == info->cycle_cut && info->cut_seq >= 0)
+	if (period_start == info->cycle_cut)
 	{
 		args[4] = Int64GetDatum(info->cut_seq);
-		nulls[4] = ' ';
+		if (info->cut_seq < 0)
+			nulls[4] = 'n';
+		credits_run(&q_plan_values_cut, args, nulls, true, 1);
 	}
-	credits_run(&q_plan_values, args, nulls, true, 1);
+	else
+		credits_run(&q_plan_values, args, NULL, true, 1);
 	*at_start = DatumGetInt64(credits_get_notnull(0, 1));
 	d = credits_get(0, 2, &isnull);
 	*entitlement = *at_start;

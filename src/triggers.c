@@ -390,12 +390,9 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 	/*
 	 * With a plan restart the new value is the first entitlement of the
 	 * period cut to start now: the caller then records the history up to
-	 * this row as in force at the cut.  A database still at version 1.0
-	 * cannot record that, and reads the history as 1.0 wrote it: the value
-	 * as in force just before the cut.
+	 * this row as in force at the cut.
 	 */
-	args[1] = TimestampTzGetDatum(restarted && !org_state_has_cut_seq() ?
-								  now - 1 : now);
+	args[1] = TimestampTzGetDatum(now);
 	args[2] = Int64GetDatum(new_value);
 	credits_run(&q_history_add, args, NULL, false, 0);
 }
