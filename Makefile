@@ -10,7 +10,7 @@ DATA = $(wildcard sql/credits--*.sql)
 # Regression tests read test/sql/*.sql; expected output is in expected/.
 # Test names must not clash with the install scripts in sql/.
 REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
-	plans grants status history rights apptrigger hostile search_path
+	plans grants status history rights apptrigger hostile search_path upsert
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique unlock_race last_credit member_limit \

@@ -578,6 +578,65 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credits.refund(text, text, text) IS
 'undoes an unlock and returns its credit; false if the prospect is not unlocked';
 
+-- Function forms of the admin's INSERT and UPDATE of credits.orgs and
+-- credits.members, for callers that reach the extension only through
+-- functions (a PL/Proxy router, for one); they run the same triggers.
+-- True if the row was created or changed, false if it already held
+-- exactly these values.
+CREATE FUNCTION credits.upsert_org(org text, cycle credits.cycle,
+	plan_credits bigint, low_balance_threshold bigint DEFAULT NULL,
+	frozen boolean DEFAULT false)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF upsert_org.frozen IS NULL THEN
+		RAISE EXCEPTION 'frozen cannot be null' USING ERRCODE = '22004';
+	END IF;
+	INSERT INTO credits.orgs AS o
+		(org, cycle, plan_credits, low_balance_threshold, frozen)
+	VALUES (upsert_org.org, upsert_org.cycle, upsert_org.plan_credits,
+			upsert_org.low_balance_threshold, upsert_org.frozen)
+	ON CONFLICT ON CONSTRAINT orgs_pkey DO UPDATE
+		SET cycle = excluded.cycle, plan_credits = excluded.plan_credits,
+			low_balance_threshold = excluded.low_balance_threshold,
+			frozen = excluded.frozen
+		WHERE o.cycle OPERATOR(credits.<>) excluded.cycle
+			OR (o.plan_credits, o.low_balance_threshold, o.frozen)
+				IS DISTINCT FROM (excluded.plan_credits,
+								  excluded.low_balance_threshold, excluded.frozen);
+	RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION credits.upsert_org(text, credits.cycle, bigint, bigint, boolean) IS
+'creates an organization or sets its cycle, plan credits, threshold and frozen flag, as INSERT or UPDATE of credits.orgs would';
+
+CREATE FUNCTION credits.upsert_member(org text, member text,
+	period_limit bigint DEFAULT NULL, active boolean DEFAULT true)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF upsert_member.active IS NULL THEN
+		RAISE EXCEPTION 'active cannot be null' USING ERRCODE = '22004';
+	END IF;
+	INSERT INTO credits.members AS m (org, member, period_limit, active)
+	VALUES (upsert_member.org, upsert_member.member,
+			upsert_member.period_limit, upsert_member.active)
+	ON CONFLICT ON CONSTRAINT members_pkey DO UPDATE
+		SET period_limit = excluded.period_limit, active = excluded.active
+		WHERE (m.period_limit, m.active)
+			IS DISTINCT FROM (excluded.period_limit, excluded.active);
+	RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION credits.upsert_member(text, text, bigint, boolean) IS
+'adds a member or sets its period limit and active flag, as INSERT or UPDATE of credits.members would';
+
 CREATE FUNCTION credits.renew_due(max_orgs integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_renew_due'
@@ -992,6 +1051,8 @@ BEGIN
 				   ' credits.renew_due(integer),'
 				   ' credits.expire_due(integer),'
 				   ' credits.verify(text),'
+				   ' credits.upsert_org(text, credits.cycle, bigint, bigint, boolean),'
+				   ' credits.upsert_member(text, text, bigint, boolean),'
 				   ' credits.cycle(timestamp, interval, integer, text),'
 				   ' credits.cycle_from(timestamptz, interval, integer, text),'
 				   ' credits.period_at(credits.cycle, timestamptz),'

@@ -32,7 +32,9 @@ INSERT INTO api VALUES
 	('expire_due', '{integer}', 'bigint', 'volatile', true),
 	('verify', '{text}', 'setof record', 'stable', false),
 	('clock', '{}', 'timestamp with time zone', 'stable', false),
-	('usage_period', '{text,"timestamp with time zone"}', 'tstzrange', 'stable', false);
+	('usage_period', '{text,"timestamp with time zone"}', 'tstzrange', 'stable', false),
+	('upsert_org', '{text,credits.cycle,bigint,bigint,boolean}', 'boolean', 'volatile', true),
+	('upsert_member', '{text,text,bigint,boolean}', 'boolean', 'volatile', true);
 
 SELECT plan((SELECT count(*)::int * 5 FROM api) + 10);
 

@@ -47,7 +47,8 @@ INSERT INTO admin_only_functions VALUES
 	('renew_due'), ('expire_due'), ('verify'), ('cycle'), ('cycle_from'), ('period_at'),
 	('period_index'), ('period'), ('periods'), ('anchor'), ('zone'), ('step'),
 	('period_count'), ('contract'), ('cycle_eq'), ('cycle_ne'), ('cycle_lt'), ('cycle_le'),
-	('cycle_gt'), ('cycle_ge'), ('cycle_cmp'), ('cycle_hash'), ('cycle_hash_extended');
+	('cycle_gt'), ('cycle_ge'), ('cycle_cmp'), ('cycle_hash'), ('cycle_hash_extended'),
+	('upsert_org'), ('upsert_member');
 
 CREATE TEMP TABLE fns AS
 SELECT p.proname AS fn,
