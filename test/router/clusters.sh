@@ -1,0 +1,52 @@
+# Sourced by test/router/run and bench/router: starts two shard clusters
+# (ports 6540, 6541) with the credits extension and a router cluster (port
+# 6542) with the layer router/generate writes, all on unix sockets of a
+# temp directory ($dir) that is removed, with the clusters, on exit.
+# at PORT psql-args... runs psql against a node.
+
+bindir=/usr/lib/postgresql/15/bin
+as_pg=()
+[ "$(id -u)" -eq 0 ] && as_pg=(runuser -u postgres --)
+dir=$(mktemp -d /tmp/credits-router.XXXXXX)
+chmod 755 "$dir"
+[ "$(id -u)" -eq 0 ] && chown postgres "$dir"
+nodes="shard0:6540 shard1:6541 router:6542"
+
+stop_all() {
+	for n in $nodes; do
+		"${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/${n%%:*}" -m fast stop >/dev/null 2>&1
+	done
+	rm -rf "$dir"
+}
+trap stop_all EXIT
+
+for n in $nodes; do
+	name=${n%%:*}
+	port=${n##*:}
+	"${as_pg[@]}" "$bindir/initdb" -D "$dir/$name" -A trust -U postgres >/dev/null || exit 1
+	cat >>"$dir/$name/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$dir'
+port = $port
+fsync = ${ROUTER_FSYNC:-off}
+max_connections = 50
+CONF
+	"${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null || exit 1
+done
+
+at() {	# port, psql arguments
+	local port=$1
+	shift
+	psql -X -Atq -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres "$@"
+}
+router() { at 6542 "$@"; }
+
+for port in 6540 6541; do
+	at $port -c "CREATE EXTENSION credits" || exit 1
+done
+PGHOST=$dir PGPORT=6540 PGUSER=postgres PGDATABASE=postgres router/generate >"$dir/router.sql" || exit 1
+router -f "$dir/router.sql" || exit 1
+router -c "CREATE SERVER credits FOREIGN DATA WRAPPER plproxy
+	OPTIONS (p0 'host=$dir port=6540 dbname=postgres', p1 'host=$dir port=6541 dbname=postgres')" \
+	-c "CREATE USER MAPPING FOR PUBLIC SERVER credits" || exit 1
+
