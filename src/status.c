@@ -33,7 +33,7 @@ static CreditsQuery q_org = {
 };
 
 static CreditsQuery q_grants = {
-	"SELECT kind::text, remaining, starts_at, expires_at FROM credits.grants"
+	"SELECT kind::text, remaining, starts_at, expires_at, amount FROM credits.grants"
 	" WHERE org = $1 AND (expires_at IS NULL OR expires_at > $2)",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
@@ -93,6 +93,7 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 	Datum		d;
 	uint64		n;
 	bool		plan_grant_exists = false;
+	int64		plan_grant_amount = 0;
 
 	memset(st, 0, sizeof(*st));
 	memset(info, 0, sizeof(*info));
@@ -133,7 +134,10 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 		g.expires_at = timestamptz_or_noend(d, isnull);
 		if (st->has_plan_period && g.kind == 'p' &&
 			g.starts_at == st->plan_start && g.expires_at > g.starts_at)
+		{
 			plan_grant_exists = true;
+			plan_grant_amount = DatumGetInt64(credits_get_notnull(i, 5));
+		}
 		if (grant_spendable(&g, now))
 		{
 			st->credits_left += g.remaining;
@@ -147,6 +151,9 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 
 		org_plan_values(org, info, st->plan_start, now, &at_start,
 						&st->plan_credits);
+		/* never below what the period was granted (see plan_changed) */
+		if (plan_grant_exists && plan_grant_amount > st->plan_credits)
+			st->plan_credits = plan_grant_amount;
 		if (!plan_grant_exists)
 		{
 			st->credits_left += at_start;

@@ -63,11 +63,14 @@ static CreditsQuery q_forget_all = {
  * recorded instant if that is later.  A transaction that started before
  * another one charged the org, but got the org's lock after it, must not
  * date a plan change or a cycle cut before what is already committed.
+ * The plan history's first row is the value before any change, not a
+ * change (1.0 dated it at created_at, which may lie ahead).
  */
 static CreditsQuery q_latest_instant = {
 	"SELECT greatest($2,"
 	"  (SELECT max(at) FROM credits.ledger WHERE org = $1),"
-	"  (SELECT max(at) FROM credits.plan_changes WHERE org = $1),"
+	"  (SELECT max(at) FROM credits.plan_changes WHERE org = $1"
+	"      AND id > (SELECT min(id) FROM credits.plan_changes WHERE org = $1)),"
 	"  (SELECT cycle_cut FROM credits.org_state WHERE org = $1))",
 	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
@@ -364,6 +367,18 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 
 		/* o->info still has the old plan_credits: values before this change */
 		org_plan_values(org, &o->info, start, now, &at_start, &entitlement);
+
+		/*
+		 * Never below what the period was granted: the two agree for every
+		 * history 1.1 writes, but one written by 1.0 may read lower.
+		 */
+		org_load_grants(o, now);
+		{
+			GrantSlot  *pg = org_find_plan_grant(o, start);
+
+			if (pg != NULL && pg->amount > entitlement)
+				entitlement = pg->amount;
+		}
 		if (new_value > entitlement)
 		{
 			int64		delta = new_value - entitlement;
