@@ -581,11 +581,12 @@ COMMENT ON FUNCTION credits.refund(text, text, text) IS
 -- Function forms of the admin's INSERT and UPDATE of credits.orgs and
 -- credits.members, for callers that reach the extension only through
 -- functions (a PL/Proxy router, for one); they run the same triggers.
--- True if the row was created or changed, false if it already held
--- exactly these values.
+-- Every column is given, none defaults: a call sets the whole row, so a
+-- forgotten argument cannot unfreeze an org or drop its threshold.  True
+-- if the row was created or changed, false if it already held exactly
+-- these values.
 CREATE FUNCTION credits.upsert_org(org text, cycle credits.cycle,
-	plan_credits bigint, low_balance_threshold bigint DEFAULT NULL,
-	frozen boolean DEFAULT false)
+	plan_credits bigint, low_balance_threshold bigint, frozen boolean)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -614,7 +615,7 @@ COMMENT ON FUNCTION credits.upsert_org(text, credits.cycle, bigint, bigint, bool
 'creates an organization or sets its cycle, plan credits, threshold and frozen flag, as INSERT or UPDATE of credits.orgs would';
 
 CREATE FUNCTION credits.upsert_member(org text, member text,
-	period_limit bigint DEFAULT NULL, active boolean DEFAULT true)
+	period_limit bigint, active boolean)
 RETURNS boolean
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
@@ -1072,7 +1073,9 @@ BEGIN
 				   ' credits.cycle_ge(credits.cycle, credits.cycle),'
 				   ' credits.cycle_cmp(credits.cycle, credits.cycle),'
 				   ' credits.cycle_hash(credits.cycle),'
-				   ' credits.cycle_hash_extended(credits.cycle, bigint)'
+				   ' credits.cycle_hash_extended(credits.cycle, bigint),'
+				   ' credits.cycle_in(cstring), credits.cycle_out(credits.cycle),'
+				   ' credits.cycle_recv(internal), credits.cycle_send(credits.cycle)'
 				   ' TO %s', role);
 END
 $$;

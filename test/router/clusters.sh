@@ -2,7 +2,10 @@
 # (ports 6540, 6541) with the credits extension and a router cluster (port
 # 6542) with the layer router/generate writes, all on unix sockets of a
 # temp directory ($dir) that is removed, with the clusters, on exit.
-# at PORT psql-args... runs psql against a node.
+# Roles credits_app and credits_admin exist on every node, with the
+# extension's app and admin rights on the shards and the right to call
+# through the router on the router.  at PORT psql-args... runs psql against
+# a node as postgres, or as $as_role.
 
 bindir=/usr/lib/postgresql/15/bin
 as_pg=()
@@ -37,16 +40,23 @@ done
 at() {	# port, psql arguments
 	local port=$1
 	shift
-	psql -X -Atq -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U postgres -d postgres "$@"
+	psql -X -Atq -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U "${as_role:-postgres}" -d postgres "$@"
 }
 router() { at 6542 "$@"; }
 
+for port in 6540 6541 6542; do
+	at $port -c "CREATE ROLE credits_app LOGIN" -c "CREATE ROLE credits_admin LOGIN" || exit 1
+done
 for port in 6540 6541; do
-	at $port -c "CREATE EXTENSION credits" || exit 1
+	at $port -c "CREATE EXTENSION credits" -c "SELECT credits.grant_app_rights('credits_app')" \
+		-c "SELECT credits.grant_admin_rights('credits_admin')" >/dev/null || exit 1
 done
 PGHOST=$dir PGPORT=6540 PGUSER=postgres PGDATABASE=postgres router/generate >"$dir/router.sql" || exit 1
 router -f "$dir/router.sql" || exit 1
 router -c "CREATE SERVER credits FOREIGN DATA WRAPPER plproxy
 	OPTIONS (p0 'host=$dir port=6540 dbname=postgres', p1 'host=$dir port=6541 dbname=postgres')" \
-	-c "CREATE USER MAPPING FOR PUBLIC SERVER credits" || exit 1
+	-c "CREATE USER MAPPING FOR PUBLIC SERVER credits" \
+	-c "GRANT USAGE ON SCHEMA credits, credits_router TO credits_app, credits_admin" \
+	-c "GRANT USAGE ON FOREIGN SERVER credits TO credits_app, credits_admin" \
+	-c "GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA credits TO credits_app, credits_admin" || exit 1
 
