@@ -102,6 +102,43 @@ COMMENT ON FUNCTION credits.upsert_member(text, text, bigint, boolean) IS
 REVOKE ALL ON FUNCTION credits.upsert_org(text, credits.cycle, bigint, bigint, boolean),
 	credits.upsert_member(text, text, bigint, boolean) FROM PUBLIC;
 
+-- The status views for one org, as functions a router can route (no org
+-- column: the caller named it); no rows for an unknown or NULL org, as
+-- the views give
+CREATE FUNCTION credits.org_status_for(org text)
+RETURNS TABLE(period tstzrange, plan_period tstzrange, plan_credits bigint,
+	credits_left bigint, used_this_period bigint, active_members integer,
+	monthly_goal numeric, next_expiry timestamptz, next_expiry_credits bigint)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.period, s.plan_period, s.plan_credits, s.credits_left,
+		s.used_this_period, s.active_members, s.monthly_goal, s.next_expiry,
+		s.next_expiry_credits
+	FROM credits.org_status s WHERE s.org = $1
+$$;
+
+COMMENT ON FUNCTION credits.org_status_for(text) IS
+'the row of credits.org_status of one organization';
+
+CREATE FUNCTION credits.member_status_for(org text)
+RETURNS TABLE(member text, active boolean, period tstzrange,
+	period_limit bigint, used_this_period bigint, credits_left bigint,
+	can_spend bigint, monthly_goal numeric)
+LANGUAGE sql STABLE STRICT
+SET search_path = pg_catalog, pg_temp
+AS $$
+	SELECT s.member, s.active, s.period, s.period_limit, s.used_this_period,
+		s.credits_left, s.can_spend, s.monthly_goal
+	FROM credits.member_status s WHERE s.org = $1 ORDER BY s.member
+$$;
+
+COMMENT ON FUNCTION credits.member_status_for(text) IS
+'the rows of credits.member_status of one organization, by member';
+
+REVOKE ALL ON FUNCTION credits.org_status_for(text),
+	credits.member_status_for(text) FROM PUBLIC;
+
 -- attach_unlock_trigger checks key columns through every level of domains,
 -- the marker column only for existence, and names the argument in errors
 CREATE OR REPLACE FUNCTION credits.attach_unlock_trigger(tbl regclass, org_col name,
@@ -187,6 +224,8 @@ BEGIN
 				   ' credits.is_unlocked(text, text),'
 				   ' credits.balance(text),'
 				   ' credits.org_status_of(text),'
+				   ' credits.org_status_for(text),'
+				   ' credits.member_status_for(text),'
 				   ' credits.usage_period(text, timestamptz),'
 				   ' credits.months(credits.cycle),'
 				   ' credits.clock(),'

@@ -61,3 +61,29 @@ ANALYZE orgs;
 ANALYZE members;
 EXPLAIN (COSTS OFF) SELECT * FROM org_status WHERE org = 's';
 EXPLAIN (COSTS OFF) SELECT * FROM member_status WHERE org = 's' AND member = 'bob';
+
+-- org_status_for and member_status_for give the views' rows of one org
+SELECT count(*) > 0 AS orgs,
+	count(*) FILTER (WHERE NOT EXISTS (
+		SELECT 1 FROM credits.org_status_for(v.org) f
+		WHERE (f.period, f.plan_period, f.plan_credits, f.credits_left,
+			   f.used_this_period, f.active_members, f.monthly_goal,
+			   f.next_expiry, f.next_expiry_credits)
+			IS NOT DISTINCT FROM
+			  (v.period, v.plan_period, v.plan_credits, v.credits_left,
+			   v.used_this_period, v.active_members, v.monthly_goal,
+			   v.next_expiry, v.next_expiry_credits))) AS differing
+FROM credits.org_status v;
+SELECT count(*) > 0 AS members,
+	count(*) FILTER (WHERE NOT EXISTS (
+		SELECT 1 FROM credits.member_status_for(v.org) f
+		WHERE f.member = v.member
+		  AND (f.active, f.period, f.period_limit, f.used_this_period,
+			   f.credits_left, f.can_spend, f.monthly_goal)
+			IS NOT DISTINCT FROM
+			  (v.active, v.period, v.period_limit, v.used_this_period,
+			   v.credits_left, v.can_spend, v.monthly_goal))) AS differing
+FROM credits.member_status v;
+SELECT (SELECT count(*) FROM credits.org_status_for('no such org')) AS unknown,
+	(SELECT count(*) FROM credits.org_status_for(NULL)) AS null_org,
+	(SELECT count(*) FROM credits.member_status_for(NULL)) AS null_members;
