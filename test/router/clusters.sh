@@ -2,6 +2,8 @@
 # (ports 6540, 6541) with the credits extension and a router cluster (port
 # 6542) with the layer router/generate writes, all on unix sockets of a
 # temp directory ($dir) that is removed, with the clusters, on exit.
+# The shards' clock is set per database: set_clock INSTANT (new router
+# sessions see it, as PL/Proxy connects anew for each).
 # Roles credits_app and credits_admin exist on every node, with the
 # extension's app and admin rights on the shards and the right to call
 # through the router on the router.  at PORT psql-args... runs psql against
@@ -34,6 +36,8 @@ port = $port
 fsync = ${ROUTER_FSYNC:-off}
 max_connections = 50
 CONF
+	# the shards run on a clock the harness sets (README, The clock)
+	[ "$name" = router ] || echo "credits.clock_writes = on" >>"$dir/$name/postgresql.conf"
 	"${as_pg[@]}" "$bindir/pg_ctl" -D "$dir/$name" -l "$dir/$name.log" -w start >/dev/null || exit 1
 done
 
@@ -43,7 +47,13 @@ at() {	# port, psql arguments
 	psql -X -Atq -v ON_ERROR_STOP=1 -h "$dir" -p "$port" -U "${as_role:-postgres}" -d postgres "$@"
 }
 router() { at 6542 "$@"; }
+set_clock() {
+	for port in 6540 6541; do
+		at $port -c "ALTER DATABASE postgres SET credits.clock = '$1'" || return 1
+	done
+}
 
+set_clock 2026-01-10T00:00:00Z || exit 1
 for port in 6540 6541 6542; do
 	at $port -c "CREATE ROLE credits_app LOGIN" -c "CREATE ROLE credits_admin LOGIN" || exit 1
 done
