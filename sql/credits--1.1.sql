@@ -638,6 +638,43 @@ $$;
 COMMENT ON FUNCTION credits.upsert_member(text, text, bigint, boolean) IS
 'adds a member or sets its period limit and active flag, as INSERT or UPDATE of credits.members would';
 
+-- DELETE of an org (refused with ZC006 once it has history; its members
+-- go with it) and of a member, as functions; true if a row was deleted
+CREATE FUNCTION credits.delete_org(org text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF delete_org.org IS NULL THEN
+		RAISE EXCEPTION 'organization cannot be null' USING ERRCODE = '22004';
+	END IF;
+	DELETE FROM credits.orgs o WHERE o.org = delete_org.org;
+	RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION credits.delete_org(text) IS
+'deletes an organization without credits history, as DELETE FROM credits.orgs would';
+
+CREATE FUNCTION credits.delete_member(org text, member text)
+RETURNS boolean
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+	IF delete_member.org IS NULL OR delete_member.member IS NULL THEN
+		RAISE EXCEPTION 'organization and member cannot be null' USING ERRCODE = '22004';
+	END IF;
+	DELETE FROM credits.members m
+	 WHERE m.org = delete_member.org AND m.member = delete_member.member;
+	RETURN FOUND;
+END
+$$;
+
+COMMENT ON FUNCTION credits.delete_member(text, text) IS
+'deletes a member, as DELETE FROM credits.members would';
+
 CREATE FUNCTION credits.renew_due(max_orgs integer DEFAULT NULL)
 RETURNS bigint
 AS 'MODULE_PATHNAME', 'credits_renew_due'
@@ -1090,6 +1127,7 @@ BEGIN
 				   ' credits.verify(text),'
 				   ' credits.upsert_org(text, credits.cycle, bigint, bigint, boolean),'
 				   ' credits.upsert_member(text, text, bigint, boolean),'
+				   ' credits.delete_org(text), credits.delete_member(text, text),'
 				   ' credits.cycle(timestamp, interval, integer, text),'
 				   ' credits.cycle_from(timestamptz, interval, integer, text),'
 				   ' credits.period_at(credits.cycle, timestamptz),'

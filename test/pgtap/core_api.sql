@@ -34,7 +34,9 @@ INSERT INTO api VALUES
 	('clock', '{}', 'timestamp with time zone', 'stable', false),
 	('usage_period', '{text,"timestamp with time zone"}', 'tstzrange', 'stable', false),
 	('upsert_org', '{text,credits.cycle,bigint,bigint,boolean}', 'boolean', 'volatile', true),
-	('upsert_member', '{text,text,bigint,boolean}', 'boolean', 'volatile', true);
+	('upsert_member', '{text,text,bigint,boolean}', 'boolean', 'volatile', true),
+	('delete_org', '{text}', 'boolean', 'volatile', true),
+	('delete_member', '{text,text}', 'boolean', 'volatile', true);
 
 SELECT plan((SELECT count(*)::int * 5 FROM api) + 10);
 

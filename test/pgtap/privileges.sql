@@ -49,7 +49,7 @@ INSERT INTO admin_only_functions VALUES
 	('period_index'), ('period'), ('periods'), ('anchor'), ('zone'), ('step'),
 	('period_count'), ('contract'), ('cycle_eq'), ('cycle_ne'), ('cycle_lt'), ('cycle_le'),
 	('cycle_gt'), ('cycle_ge'), ('cycle_cmp'), ('cycle_hash'), ('cycle_hash_extended'),
-	('upsert_org'), ('upsert_member'), ('cycle_in'), ('cycle_out'), ('cycle_recv'), ('cycle_send');
+	('upsert_org'), ('upsert_member'), ('delete_org'), ('delete_member'), ('cycle_in'), ('cycle_out'), ('cycle_recv'), ('cycle_send');
 
 CREATE TEMP TABLE fns AS
 SELECT p.proname AS fn,

@@ -75,3 +75,20 @@ RESET ROLE;
 DELETE FROM credits.rights WHERE role_name = 'regress_credits_upsert_admin';
 DROP OWNED BY regress_credits_upsert_admin;
 DROP ROLE regress_credits_upsert_admin;
+
+-- delete_org and delete_member: DELETE as functions
+SELECT upsert_org('ups4', 'R/2026-01-01/P1M', 5, NULL, false);
+SELECT upsert_member('ups4', 'dora', NULL, true);
+SELECT delete_org('ups4');
+SELECT delete_org('ups4');
+SELECT count(*) AS members_left FROM members WHERE org = 'ups4';
+SELECT delete_member('ups1', 'bob');
+SELECT delete_member('ups1', 'bob');
+SELECT member FROM members WHERE org = 'ups1' ORDER BY member;
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.delete_org('ups1')$$),
+	($$SELECT credits.delete_org(NULL)$$),
+	($$SELECT credits.delete_member(NULL, 'bob')$$),
+	($$SELECT credits.delete_member('ups1', NULL)$$)
+) AS t(sql);
+SELECT count(*) AS ups1_kept FROM orgs WHERE org = 'ups1';
