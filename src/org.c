@@ -62,7 +62,7 @@ static bool protected_writes = false;
 	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed" \
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o)," \
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o)," \
-	"            " CREDITS_CUT_SEQ_SQL("s") ", s.armed, s.cycle_cut"
+	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed"
 
 static CreditsQuery q_lock_org = {
 	LOCK_ORG_SQL(""),
@@ -321,8 +321,13 @@ key_to_buf(Datum key, char *buf)
 	buf[len] = '\0';
 }
 
-static void
-read_org_info(OrgInfo *info, MemoryContext cxt)
+/*
+ * Reads an org's OrgInfo from the first row of the last statement, whose
+ * columns are cycle, plan_credits, frozen, low_balance_threshold, cut_seq
+ * and cycle_cut (CREDITS_CUT_SEQ_SQL); the cycle is copied into cxt.
+ */
+void
+org_read_info(OrgInfo *info, MemoryContext cxt)
 {
 	bool		isnull;
 	Datum		d;
@@ -339,6 +344,8 @@ read_org_info(OrgInfo *info, MemoryContext cxt)
 	info->threshold = isnull ? 0 : DatumGetInt64(d);
 	d = credits_get(0, 5, &isnull);
 	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
+	d = credits_get(0, 6, &isnull);
+	info->cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
 }
 
 /* ---------------------------------------------------------------------
@@ -372,8 +379,6 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	OrgEntry   *o;
 	bool		found;
 	Datum		args[1];
-	bool		isnull;
-	Datum		d;
 	OrgInfo		info;
 
 	key_to_buf(org, key);
@@ -410,14 +415,12 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		org_cache = hash_create("credits locked orgs", 16, &ctl,
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	read_org_info(&info, cache_context);
+	org_read_info(&info, cache_context);
 
 	o = hash_search(org_cache, key, HASH_ENTER, &found);
 	Assert(!found);
 	o->info = info;
-	o->armed = DatumGetBool(credits_get_notnull(0, 6));
-	d = credits_get(0, 7, &isnull);
-	o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+	o->armed = DatumGetBool(credits_get_notnull(0, 7));
 	o->grants_loaded = false;
 	o->ngrants = 0;
 	o->maxgrants = 0;
@@ -480,14 +483,8 @@ org_reload(OrgEntry *o)
 	args[0] = CStringGetTextDatum(o->org);
 	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 		elog(ERROR, "organization \"%s\" disappeared", o->org);
-	read_org_info(&o->info, cache_context);
-	o->armed = DatumGetBool(credits_get_notnull(0, 6));
-	{
-		bool		isnull;
-		Datum		d = credits_get(0, 7, &isnull);
-
-		o->info.cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
-	}
+	org_read_info(&o->info, cache_context);
+	o->armed = DatumGetBool(credits_get_notnull(0, 7));
 	o->grants_loaded = false;
 	o->uncreated_start = DT_NOBEGIN;
 	if (o->members != NULL)

@@ -104,6 +104,7 @@ extern OrgEntry *org_lock_mode(Datum org, OrgLockMode mode);
 extern bool org_lock_for_member(Datum org, Datum member);
 extern void org_forget(const char *org);
 extern void org_reload(OrgEntry *o);
+extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 
 extern bool org_plan_period(const OrgInfo *info, TimestampTz t,
 							TimestampTz *start, TimestampTz *end);

@@ -105,16 +105,7 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 						TextDatumGetCString(org)),
 				 errdetail("No row of credits.orgs has this key."),
 				 errhint("Add the organization to credits.orgs first.")));
-	info->cycle = (Cycle *) PG_DETOAST_DATUM_COPY(credits_get_notnull(0, 1));
-	info->plan_credits = DatumGetInt64(credits_get_notnull(0, 2));
-	info->frozen = DatumGetBool(credits_get_notnull(0, 3));
-	d = credits_get(0, 4, &isnull);
-	info->has_threshold = !isnull;
-	info->threshold = isnull ? 0 : DatumGetInt64(d);
-	d = credits_get(0, 5, &isnull);
-	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
-	d = credits_get(0, 6, &isnull);
-	info->cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+	org_read_info(info, CurrentMemoryContext);
 
 	org_usage_period(info, now, &st->usage_start, &st->usage_end);
 	st->has_plan_period = org_plan_period(info, now, &st->plan_start,

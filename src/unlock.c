@@ -57,23 +57,22 @@ static CreditsQuery q_unlock_exists = {
 	2, {TEXTOID, TEXTOID}, NULL
 };
 
+/* One unlock row, recorded as unlocked by via; none if already there */
+#define UNLOCK_INSERT_SQL(via) \
+	"INSERT INTO credits.unlock_rows" \
+	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)" \
+	"  VALUES ($1, $2, $3, $4, $5," \
+	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)," \
+	"          '" via "')" \
+	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id"
+
 static CreditsQuery q_unlock_insert = {
-	"INSERT INTO credits.unlock_rows"
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
-	"  VALUES ($1, $2, $3, $4, $5,"
-	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
-	"          'unlock')"
-	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id",
+	UNLOCK_INSERT_SQL("unlock"),
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_unlock_insert_trigger = {
-	"INSERT INTO credits.unlock_rows"
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
-	"  VALUES ($1, $2, $3, $4, $5,"
-	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
-	"          'trigger')"
-	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id",
+	UNLOCK_INSERT_SQL("trigger"),
 	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
 };
 
