@@ -36,6 +36,7 @@
 #include "utils/timestamp.h"
 
 #include "org.h"
+#include "rows.h"
 
 /* Locked orgs of the current transaction, in cache_context */
 static MemoryContext cache_context = NULL;
@@ -204,22 +205,6 @@ static CreditsQuery q_usage_add_tid = {
 	"UPDATE credits.usage SET used = used + $2 WHERE ctid = $1"
 	" RETURNING ctid, used, org, member, period_start",
 	2, {TIDOID, INT8OID}, NULL
-};
-
-static CreditsQuery q_ledger_insert = {
-	"INSERT INTO credits.ledger"
-	"  (id, org, at, recorded_at, actor, kind, amount, grant_id,"
-	"   member, prospect, ref, note)"
-	"  VALUES (coalesce($1, pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)),"
-	"          $2, $3, $4, $5, $6::credits.ledger_kind, $7, $8, $9, $10, $11, $12)"
-	"  RETURNING id",
-	12, {INT8OID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	INT8OID, INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID}, NULL
-};
-
-static CreditsQuery q_ledger_next = {
-	"SELECT pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)",
-	0, {InvalidOid}, NULL
 };
 
 static CreditsQuery q_set_armed = {
@@ -1048,8 +1033,49 @@ org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
  */
 
 /*
- * Appends a ledger entry; id 0 takes the next id.  Returns the id.
+ * Adds one entry to a batch of ledger rows (rows.h); id 0 takes a new id.
+ * The Datums must live until the batch is written.  Returns the id.
  */
+int64
+ledger_add(RowBatch *b, Datum org, int64 id, TimestampTz at,
+		   const char *kind, int64 amount, int64 grant_id,
+		   Datum member, bool member_null,
+		   Datum prospect, bool prospect_null,
+		   Datum ref, bool ref_null,
+		   Datum note, bool note_null)
+{
+	TupleTableSlot *slot = rows_slot(b);
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+
+	if (id == 0)
+		id = ledger_next_id();
+	if (b->actor == (Datum) 0)
+		b->actor = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(),
+														 false));
+	memset(nulls, false, sizeof(bool) * LEDGER_NOTE);
+	values[LEDGER_ID - 1] = Int64GetDatum(id);
+	values[LEDGER_ORG - 1] = org;
+	values[LEDGER_AT - 1] = TimestampTzGetDatum(at);
+	values[LEDGER_RECORDED_AT - 1] =
+		TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[LEDGER_ACTOR - 1] = b->actor;
+	values[LEDGER_KIND - 1] = rows_enum(b, LEDGER_KIND, kind);
+	values[LEDGER_AMOUNT - 1] = Int64GetDatum(amount);
+	values[LEDGER_GRANT_ID - 1] = Int64GetDatum(grant_id);
+	values[LEDGER_MEMBER - 1] = member;
+	nulls[LEDGER_MEMBER - 1] = member_null;
+	values[LEDGER_PROSPECT - 1] = prospect;
+	nulls[LEDGER_PROSPECT - 1] = prospect_null;
+	values[LEDGER_REF - 1] = ref;
+	nulls[LEDGER_REF - 1] = ref_null;
+	values[LEDGER_NOTE - 1] = note;
+	nulls[LEDGER_NOTE - 1] = note_null;
+	rows_add(b);
+	return id;
+}
+
+/* Appends one entry to the ledger; id 0 takes a new id.  Returns the id. */
 int64
 ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
 			  int64 amount, int64 grant_id,
@@ -1058,40 +1084,13 @@ ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
 			  Datum ref, bool ref_null,
 			  Datum note, bool note_null)
 {
-	Datum		args[12];
-	char		nulls[12] = "            ";
-	int64		new_id;
+	RowBatch   *b = ledger_begin(1);
 
-	args[0] = Int64GetDatum(id);
-	nulls[0] = id == 0 ? 'n' : ' ';
-	args[1] = org;
-	args[2] = TimestampTzGetDatum(at);
-	args[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[4] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-	args[5] = CStringGetTextDatum(kind);
-	args[6] = Int64GetDatum(amount);
-	args[7] = Int64GetDatum(grant_id);
-	args[8] = member;
-	nulls[8] = member_null ? 'n' : ' ';
-	args[9] = prospect;
-	nulls[9] = prospect_null ? 'n' : ' ';
-	args[10] = ref;
-	nulls[10] = ref_null ? 'n' : ' ';
-	args[11] = note;
-	nulls[11] = note_null ? 'n' : ' ';
-	if (credits_run(&q_ledger_insert, args, nulls, false, 1) != 1)
-		elog(ERROR, "could not append to the ledger");
-	new_id = DatumGetInt64(credits_get_notnull(0, 1));
-	credits_free_result();
-	return new_id;
-}
-
-/* Reserves the id of a ledger entry written later in the transaction */
-int64
-ledger_next_id(void)
-{
-	credits_run(&q_ledger_next, NULL, NULL, false, 1);
-	return DatumGetInt64(credits_get_notnull(0, 1));
+	id = ledger_add(b, org, id, at, kind, amount, grant_id,
+					member, member_null, prospect, prospect_null,
+					ref, ref_null, note, note_null);
+	rows_end(b);
+	return id;
 }
 
 /* ---------------------------------------------------------------------

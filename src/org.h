@@ -13,6 +13,7 @@
 #include "utils/hsearch.h"
 
 #include "credits.h"
+#include "rows.h"
 
 /*
  * org_state.cut_seq of the org_state row alias a, NULL where the column
@@ -139,7 +140,12 @@ extern int64 ledger_append(Datum org, int64 id, TimestampTz at,
 						   Datum prospect, bool prospect_null,
 						   Datum ref, bool ref_null,
 						   Datum note, bool note_null);
-extern int64 ledger_next_id(void);
+extern int64 ledger_add(RowBatch *b, Datum org, int64 id,
+						TimestampTz at, const char *kind, int64 amount,
+						int64 grant_id, Datum member, bool member_null,
+						Datum prospect, bool prospect_null,
+						Datum ref, bool ref_null,
+						Datum note, bool note_null);
 
 extern void org_check_total(OrgEntry *o, TimestampTz now, int64 adding);
 extern void org_signal(OrgEntry *o, TimestampTz now);

@@ -37,8 +37,9 @@
 #include "utils/rel.h"
 
 #include "org.h"
+#include "rows.h"
 
-/* Prospects per batch statement in unlock_many */
+/* Rows per heap write in unlock_many */
 #define UNLOCK_BATCH	1000
 
 /* Ledger ids reserved by the BEFORE trigger for rows still to be charged */
@@ -50,60 +51,6 @@ static CreditsQuery q_is_unlocked = {
 	"       EXISTS (SELECT 1 FROM credits.unlock_rows"
 	"                WHERE org = $1 AND prospect = $2)",
 	2, {TEXTOID, TEXTOID}, NULL
-};
-
-static CreditsQuery q_unlock_exists = {
-	"SELECT 1 FROM credits.unlock_rows WHERE org = $1 AND prospect = $2",
-	2, {TEXTOID, TEXTOID}, NULL
-};
-
-/* One unlock row, recorded as unlocked by via; none if already there */
-#define UNLOCK_INSERT_SQL(via) \
-	"INSERT INTO credits.unlock_rows" \
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)" \
-	"  VALUES ($1, $2, $3, $4, $5," \
-	"          pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass)," \
-	"          '" via "')" \
-	"  ON CONFLICT (org, prospect) DO NOTHING RETURNING debit_id"
-
-static CreditsQuery q_unlock_insert = {
-	UNLOCK_INSERT_SQL("unlock"),
-	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
-};
-
-static CreditsQuery q_unlock_insert_trigger = {
-	UNLOCK_INSERT_SQL("trigger"),
-	5, {TEXTOID, TEXTOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
-};
-
-static CreditsQuery q_unlocked_among = {
-	"SELECT u.p FROM pg_catalog.unnest($2::text[]) AS u(p)"
-	" WHERE EXISTS (SELECT 1 FROM credits.unlock_rows r"
-	"                WHERE r.org = $1 AND r.prospect = u.p)",
-	2, {TEXTOID, TEXTARRAYOID}, NULL
-};
-
-static CreditsQuery q_unlock_insert_many = {
-	"INSERT INTO credits.unlock_rows"
-	"  (org, prospect, member, unlocked_at, usage_start, debit_id, via)"
-	"  SELECT $1, u.p, $3, $4, $5,"
-	"         pg_catalog.nextval('credits.ledger_id_seq'::pg_catalog.regclass),"
-	"         'unlock_many'"
-	"    FROM pg_catalog.unnest($2::text[]) WITH ORDINALITY AS u(p, i)"
-	"   ORDER BY u.i"
-	"  RETURNING prospect, debit_id",
-	5, {TEXTOID, TEXTARRAYOID, TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID}, NULL
-};
-
-static CreditsQuery q_debit_many = {
-	"INSERT INTO credits.ledger"
-	"  (id, org, at, recorded_at, actor, kind, amount, grant_id, member, prospect)"
-	"  SELECT u.id, $1, $2, $3, $4, 'debit', -1, u.g, $5, u.p"
-	"    FROM ROWS FROM (pg_catalog.unnest($6::bigint[]),"
-	"                    pg_catalog.unnest($7::bigint[]),"
-	"                    pg_catalog.unnest($8::text[])) AS u(id, g, p)",
-	8, {TEXTOID, TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID, TEXTOID,
-	INT8ARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, NULL
 };
 
 static CreditsQuery q_unlock_for_refund = {
@@ -273,6 +220,32 @@ report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
 	org_report_no_credits(o, now, left, needed);
 }
 
+/*
+ * Adds the unlock row of prospect to batch b: unlocked now by member (who
+ * may be NULL only in a statement that then fails), counting in the usage
+ * period starting at ustart, paid by ledger entry debit_id.
+ */
+static void
+unlock_row_add(RowBatch *b, Datum org, Datum prospect, Datum member,
+			   bool member_null, TimestampTz now, TimestampTz ustart,
+			   int64 debit_id, Datum via)
+{
+	TupleTableSlot *slot = rows_slot(b);
+	Datum	   *values = slot->tts_values;
+	bool	   *nulls = slot->tts_isnull;
+
+	memset(nulls, false, sizeof(bool) * UNLOCK_ROWS_VIA);
+	values[UNLOCK_ROWS_ORG - 1] = org;
+	values[UNLOCK_ROWS_PROSPECT - 1] = prospect;
+	values[UNLOCK_ROWS_MEMBER - 1] = member;
+	nulls[UNLOCK_ROWS_MEMBER - 1] = member_null;
+	values[UNLOCK_ROWS_UNLOCKED_AT - 1] = TimestampTzGetDatum(now);
+	values[UNLOCK_ROWS_USAGE_START - 1] = TimestampTzGetDatum(ustart);
+	values[UNLOCK_ROWS_DEBIT_ID - 1] = Int64GetDatum(debit_id);
+	values[UNLOCK_ROWS_VIA - 1] = via;
+	rows_add(b);
+}
+
 /* ---------------------------------------------------------------------
  * credits.unlock
  * ---------------------------------------------------------------------
@@ -287,16 +260,16 @@ bool
 unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 				bool by_trigger)
 {
-	CreditsQuery *insert = by_trigger ? &q_unlock_insert_trigger : &q_unlock_insert;
 	OrgEntry   *o;
 	MemberSlot *m;
 	TimestampTz now;
 	TimestampTz ustart;
 	TimestampTz uend;
-	Datum		args[5];
+	bool		found;
 	bool		by_limit;
 	int64		left;
 	int64		debit_id;
+	RowBatch   *b;
 
 	/*
 	 * At READ COMMITTED, an unlock this statement can see is committed (or
@@ -306,11 +279,12 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	 * SERIALIZABLE always take the lock: their snapshot may predate a
 	 * refund, and the lock turns that into a serialization failure.
 	 */
-	args[0] = org;
-	args[1] = prospect;
-	if (!IsolationUsesXactSnapshot() &&
-		credits_run(&q_unlock_exists, args, NULL, false, 1) > 0)
-		return false;
+	if (!IsolationUsesXactSnapshot())
+	{
+		unlock_rows_probe(org, 1, &prospect, &found);
+		if (found)
+			return false;
+	}
 
 	o = org_lock(org, false);
 	now = credits_now();
@@ -319,17 +293,21 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	/* a new period's plan grant first, so the ledger reads in order */
 	org_ensure_plan_grant(o, now);
 
+	/* under the lock, a row already there means unlocked: nothing to pay */
+	unlock_rows_probe(org, 1, &prospect, &found);
+	if (found)
+		return false;
+
 	/*
-	 * Under the lock, the insert decides: a row already there means
-	 * unlocked, and nothing is charged.  A check that fails after it
+	 * The unlock row first (lock order); a check that fails after it
 	 * raises an error, which takes the row back with it.
 	 */
-	args[2] = member;
-	args[3] = TimestampTzGetDatum(now);
-	args[4] = TimestampTzGetDatum(ustart);
-	if (credits_run(insert, args, member_null ? "  n  " : NULL, false, 1) == 0)
-		return false;
-	debit_id = DatumGetInt64(credits_get_notnull(0, 1));
+	debit_id = ledger_next_id();
+	b = unlock_rows_begin(1);
+	unlock_row_add(b, org, prospect, member, member_null, now, ustart,
+				   debit_id,
+				   rows_enum(b, UNLOCK_ROWS_VIA, by_trigger ? "trigger" : "unlock"));
+	rows_end(b);
 
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
 						 &by_limit, &left) < 1)
@@ -371,6 +349,8 @@ typedef struct ManyItem
 	bool		was_unlocked;	/* already unlocked before the call */
 	bool		charged;
 	const char *reason;
+	int64		debit_id;		/* the charge's ledger id */
+	int64		grant_id;		/* the grant it was paid from */
 } ManyItem;
 
 /* Orders prospect positions by text, then position */
@@ -441,60 +421,35 @@ distinct_prospects(ArrayType *input, ManyItem **result)
 	return kept;
 }
 
-/* Builds a text[] from items[from .. to) that satisfy want */
-static ArrayType *
-items_array(ManyItem *items, int from, int to, bool only_new, int *count)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * (to - from));
-	int			n = 0;
-
-	for (int i = from; i < to; i++)
-	{
-		if (only_new && (items[i].was_unlocked || !items[i].charged))
-			continue;
-		elems[n++] = PointerGetDatum(items[i].prospect);
-	}
-	*count = n;
-	return construct_array(elems, n, TEXTOID, -1, false, TYPALIGN_INT);
-}
-
 /*
- * Charges items[from .. to) marked charged: one statement inserts their
- * unlock rows, one updates the member's usage, one per grant takes the
- * credits, one writes the debits.
+ * Charges the n items marked charged, in input order: their unlock rows,
+ * the member's usage, the grants in consumption order, then one debit per
+ * unlock (lock order).
  */
 static void
-charge_batch(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
-			 int from, int to, TimestampTz now, TimestampTz ustart)
+charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
+			 int nitems, int64 n, TimestampTz now, TimestampTz ustart)
 {
-	int			n;
-	ArrayType  *prospects = items_array(items, from, to, true, &n);
-	Datum		args[8];
-	Datum	   *ids;
-	Datum	   *grant_ids;
-	Datum	   *names;
-	int			done = 0;
+	Datum		org = CStringGetTextDatum(o->org);
+	RowBatch   *b;
+	Datum		via;
+	int			i = 0;
+	int64		done = 0;
 
 	if (n == 0)
 		return;
 
-	org_ensure_plan_grant(o, now);
-	args[0] = CStringGetTextDatum(o->org);
-	args[1] = PointerGetDatum(prospects);
-	args[2] = member;
-	args[3] = TimestampTzGetDatum(now);
-	args[4] = TimestampTzGetDatum(ustart);
-	if (credits_run(&q_unlock_insert_many, args, NULL, false, 0) != (uint64) n)
-		elog(ERROR, "could not insert %d unlocks", n);
-	ids = palloc(sizeof(Datum) * n);
-	grant_ids = palloc(sizeof(Datum) * n);
-	names = palloc(sizeof(Datum) * n);
-	for (int i = 0; i < n; i++)
+	b = unlock_rows_begin(UNLOCK_BATCH);
+	via = rows_enum(b, UNLOCK_ROWS_VIA, "unlock_many");
+	for (int k = 0; k < nitems; k++)
 	{
-		names[i] = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(i, 1)));
-		ids[i] = credits_get_notnull(i, 2);
+		if (!items[k].charged)
+			continue;
+		items[k].debit_id = ledger_next_id();
+		unlock_row_add(b, org, PointerGetDatum(items[k].prospect), member,
+					   false, now, ustart, items[k].debit_id, via);
 	}
-	SPI_freetuptable(SPI_tuptable);
+	rows_end(b);
 
 	org_member_add_usage(o, m, member, n);
 
@@ -506,25 +461,31 @@ charge_batch(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 
 		if (!grant_spendable(slot, now))
 			continue;
-		take = Min(slot->remaining, (int64) (n - done));
+		take = Min(slot->remaining, n - done);
 		org_change_grant(o, slot, -take);
-		for (int64 k = 0; k < take; k++)
-			grant_ids[done++] = Int64GetDatum(slot->id);
+		for (; take > 0; i++)
+		{
+			if (!items[i].charged)
+				continue;
+			items[i].grant_id = slot->id;
+			take--;
+			done++;
+		}
 	}
 	if (done < n)
 		elog(ERROR, "not enough spendable grants although credits were counted");
 
-	args[1] = TimestampTzGetDatum(now);
-	args[2] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	args[3] = CStringGetTextDatum(GetUserNameFromId(GetSessionUserId(), false));
-	args[4] = member;
-	args[5] = PointerGetDatum(construct_array(ids, n, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[6] = PointerGetDatum(construct_array(grant_ids, n, INT8OID, 8,
-											  FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	args[7] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false,
-											  TYPALIGN_INT));
-	credits_run(&q_debit_many, args, NULL, false, 0);
+	b = ledger_begin(UNLOCK_BATCH);
+	for (int k = 0; k < nitems; k++)
+	{
+		if (!items[k].charged)
+			continue;
+		ledger_add(b, org, items[k].debit_id, now, LEDGER_DEBIT, -1,
+				   items[k].grant_id, member, false,
+				   PointerGetDatum(items[k].prospect), false,
+				   (Datum) 0, true, (Datum) 0, true);
+	}
+	rows_end(b);
 }
 
 PG_FUNCTION_INFO_V1(credits_unlock_many);
@@ -548,8 +509,6 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	int64		allowed = 0;
 	bool		by_limit = false;
 	int64		left = 0;
-	MemoryContext batch_cxt;
-	MemoryContext old;
 
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
 	if (PG_ARGISNULL(2))
@@ -574,46 +533,25 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	/* distinct prospects, in input order of first appearance */
 	nitems = distinct_prospects(input, &items);
 
-	/* outside SPI's memory, which SPI_finish frees */
-	batch_cxt = AllocSetContextCreate(CurrentMemoryContext,
-									  "credits unlock_many batch",
-									  ALLOCSET_DEFAULT_SIZES);
 	SPI_connect();
 	o = org_lock(org, false);
 
 	/* which are unlocked already */
-	for (int from = 0; from < nitems; from += UNLOCK_BATCH)
 	{
-		int			to = Min(from + UNLOCK_BATCH, nitems);
-		int			n;
-		Datum		args[2];
-		uint64		found;
-		HTAB	   *hit;
-		HASHCTL		hctl;
+		Datum	   *keys = palloc(sizeof(Datum) * Max(nitems, 1));
+		bool	   *found = palloc(sizeof(bool) * Max(nitems, 1));
 
-		old = MemoryContextSwitchTo(batch_cxt);
-		args[0] = org;
-		args[1] = PointerGetDatum(items_array(items, from, to, false, &n));
-		found = credits_run(&q_unlocked_among, args, NULL, false, 0);
-		hctl.keysize = CREDITS_KEY_MAXLEN + 1;
-		hctl.entrysize = CREDITS_KEY_MAXLEN + 1;
-		hctl.hcxt = batch_cxt;
-		hit = hash_create("credits unlocked", Max(found, 16), &hctl,
-						  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-		for (uint64 r = 0; r < found; r++)
-			hash_search(hit, TextDatumGetCString(credits_get_notnull(r, 1)),
-						HASH_ENTER, NULL);
-		for (int i = from; i < to; i++)
+		for (int i = 0; i < nitems; i++)
+			keys[i] = PointerGetDatum(items[i].prospect);
+		unlock_rows_probe(org, nitems, keys, found);
+		for (int i = 0; i < nitems; i++)
 		{
-			char	   *key = text_to_cstring(items[i].prospect);
-
-			items[i].was_unlocked = hash_search(hit, key, HASH_FIND, NULL) != NULL;
-			if (!items[i].was_unlocked)
+			items[i].was_unlocked = found[i];
+			if (!found[i])
 				due++;
 		}
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
+		pfree(keys);
+		pfree(found);
 	}
 
 	now = credits_now();
@@ -626,7 +564,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 			report_refused(o, m, now, uend, by_limit, left, due);
 	}
 
-	/* decide in input order, then write batch by batch */
+	/* decide in input order, then write */
 	{
 		int64		budget = allowed;
 
@@ -643,15 +581,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 				items[i].reason = by_limit ? "limit" : "credits";
 		}
 	}
-	for (int from = 0; from < nitems; from += UNLOCK_BATCH)
-	{
-		old = MemoryContextSwitchTo(batch_cxt);
-		charge_batch(o, m, member, items, from,
-					 Min(from + UNLOCK_BATCH, nitems), now, ustart);
-		SPI_freetuptable(SPI_tuptable);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(batch_cxt);
-	}
+	charge_items(o, m, member, items, nitems, allowed, now, ustart);
 	if (allowed > 0)
 		org_signal(o, now);
 
@@ -671,7 +601,6 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
-	MemoryContextDelete(batch_cxt);
 	return (Datum) 0;
 }
 

@@ -114,4 +114,26 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.balance('nope')$$)
 ) v(sql);
 
+-- Unlock rows and ledger entries are appended below the executor, as COPY
+-- appends them: indexes a DBA adds are kept up to date, partial and
+-- expression indexes included, and every index holds every row
+CREATE EXTENSION amcheck;
+CREATE INDEX ledger_debits_by_prospect ON credits.ledger (prospect) WHERE kind = 'debit';
+CREATE INDEX unlock_rows_lower ON credits.unlock_rows (lower(prospect));
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u4', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('u4', 'ann');
+SELECT unlock('u4', 'ann', 'Idx-1');
+SELECT prospect, charged FROM unlock_many('u4', 'ann', ARRAY['Idx-2', 'Idx-1', 'Idx-3']);
+SET enable_seqscan = off;
+SELECT prospect FROM ledger WHERE kind = 'debit' AND prospect LIKE 'Idx-%' ORDER BY prospect;
+SELECT prospect FROM credits.unlock_rows WHERE lower(prospect) IN ('idx-1', 'idx-2', 'idx-3')
+ORDER BY prospect;
+RESET enable_seqscan;
+SELECT c.relname, bt_index_check(i.indexrelid, true)
+FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+WHERE i.indrelid IN ('credits.ledger'::regclass, 'credits.unlock_rows'::regclass)
+ORDER BY c.relname;
+DROP INDEX credits.ledger_debits_by_prospect, credits.unlock_rows_lower;
+DROP EXTENSION amcheck;
+
 SELECT * FROM verify();
