@@ -24,6 +24,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "executor/spi.h"
@@ -33,6 +34,8 @@
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "org.h"
@@ -84,13 +87,6 @@ static CreditsQuery q_lock_org_row = {
 static CreditsQuery q_touch_state = {
 	"UPDATE credits.org_state SET armed = armed WHERE org = $1",
 	1, {TEXTOID}, NULL
-};
-
-static CreditsQuery q_load_grants = {
-	"SELECT l.ctid, g.id, g.kind::text, l.amount, l.remaining, g.starts_at, g.expires_at"
-	"  FROM credits.grant_rows g JOIN credits.grant_left l ON l.grant_id = g.id"
-	" WHERE g.org = $1 AND (g.expires_at IS NULL OR g.expires_at > $2)",
-	2, {TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_load_grant = {
@@ -170,21 +166,6 @@ static CreditsQuery q_grant_add_id = {
 	"UPDATE credits.grant_left SET remaining = remaining + $2"
 	" WHERE grant_id = $1 RETURNING ctid, remaining, grant_id",
 	2, {INT8OID, INT8OID}, NULL
-};
-
-static CreditsQuery q_member = {
-	"SELECT m.active, m.period_limit, u.ctid, u.used"
-	"  FROM credits.members m"
-	"  LEFT JOIN credits.usage u ON u.org = m.org AND u.member = m.member"
-	"   AND u.period_start = $3"
-	" WHERE m.org = $1 AND m.member = $2",
-	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
-};
-
-static CreditsQuery q_usage_get = {
-	"SELECT ctid, used FROM credits.usage"
-	" WHERE org = $1 AND member = $2 AND period_start = $3",
-	3, {TEXTOID, TEXTOID, TIMESTAMPTZOID}, NULL
 };
 
 static CreditsQuery q_usage_insert = {
@@ -606,6 +587,21 @@ kind_code(const char *kind)
 	}
 }
 
+/* The code of a credits.grant_kind value */
+static char
+kind_of(Datum kind)
+{
+	HeapTuple	tuple = SearchSysCache1(ENUMOID, kind);
+	char		code;
+
+	if (!HeapTupleIsValid(tuple))
+		elog(ERROR, "cache lookup failed for enum value %u",
+			 DatumGetObjectId(kind));
+	code = kind_code(NameStr(((Form_pg_enum) GETSTRUCT(tuple))->enumlabel));
+	ReleaseSysCache(tuple);
+	return code;
+}
+
 static GrantSlot *
 append_slot(OrgEntry *o)
 {
@@ -627,32 +623,54 @@ append_slot(OrgEntry *o)
 void
 org_load_grants(OrgEntry *o, TimestampTz now)
 {
-	Datum		args[2];
-	uint64		n;
+	Snapshot	snapshot;
+	KeyScan    *grants;
+	KeyScan    *left;
+	Datum		key;
 
 	/* a clock moved backwards can make expired grants live again */
 	if (o->grants_loaded && now >= o->grants_clock)
 		return;
 
-	args[0] = CStringGetTextDatum(o->org);
-	args[1] = TimestampTzGetDatum(now);
-	n = credits_run(&q_load_grants, args, NULL, false, 0);
+	snapshot = rows_snapshot();
+	grants = keyscan_begin(KEY_ORG_GRANTS, snapshot);
+	left = keyscan_begin(KEY_GRANT_LEFT, snapshot);
+	key = CStringGetTextDatum(o->org);
 	o->ngrants = 0;
-	for (uint64 i = 0; i < n; i++)
+	for (TupleTableSlot *row = keyscan_first(grants, &key); row != NULL;
+		 row = keyscan_next(grants))
 	{
-		GrantSlot  *g = append_slot(o);
+		GrantSlot  *g;
+		TupleTableSlot *l;
 		bool		isnull;
 		Datum		d;
+		TimestampTz expires_at;
+		int64		id;
 
-		g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(i, 1));
-		g->id = DatumGetInt64(credits_get_notnull(i, 2));
-		g->kind = kind_code(TextDatumGetCString(credits_get_notnull(i, 3)));
-		g->amount = DatumGetInt64(credits_get_notnull(i, 4));
-		g->remaining = DatumGetInt64(credits_get_notnull(i, 5));
-		g->starts_at = DatumGetTimestampTz(credits_get_notnull(i, 6));
-		d = credits_get(i, 7, &isnull);
-		g->expires_at = timestamptz_or_noend(d, isnull);
+		d = slot_getattr(row, GRANT_ROWS_EXPIRES_AT, &isnull);
+		expires_at = timestamptz_or_noend(d, isnull);
+		if (expires_at <= now)
+			continue;
+		id = DatumGetInt64(slot_getattr(row, GRANT_ROWS_ID, &isnull));
+		d = Int64GetDatum(id);
+		l = keyscan_first(left, &d);
+		if (l == NULL)
+			continue;			/* damage verify() reports */
+
+		g = append_slot(o);
+		g->id = id;
+		g->kind = kind_of(slot_getattr(row, GRANT_ROWS_KIND, &isnull));
+		g->starts_at = DatumGetTimestampTz(slot_getattr(row, GRANT_ROWS_STARTS_AT,
+														&isnull));
+		g->expires_at = expires_at;
+		g->amount = DatumGetInt64(slot_getattr(l, GRANT_LEFT_AMOUNT, &isnull));
+		g->remaining = DatumGetInt64(slot_getattr(l, GRANT_LEFT_REMAINING,
+												  &isnull));
+		g->tid = l->tts_tid;
 	}
+	keyscan_end(left);
+	keyscan_end(grants);
+	UnregisterSnapshot(snapshot);
 	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
 	o->grants_loaded = true;
 	o->grants_clock = now;
@@ -919,41 +937,36 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 	m = hash_search(o->members, key, HASH_ENTER, &found);
 	if (!found)
 	{
-		Datum		args[3];
+		Snapshot	snapshot = rows_snapshot();
+		KeyScan    *ks = keyscan_begin(KEY_MEMBER, snapshot);
+		TupleTableSlot *row;
+		Datum		key[2];
 
-		args[0] = CStringGetTextDatum(o->org);
-		args[1] = member;
-		args[2] = TimestampTzGetDatum(usage_start);
+		key[0] = CStringGetTextDatum(o->org);
+		key[1] = member;
+		row = keyscan_first(ks, key);
 		m->usage_loaded = false;
-		if (credits_run(&q_member, args, NULL, false, 1) == 1)
+		m->exists = row != NULL;
+		if (row != NULL)
 		{
 			bool		isnull;
 			Datum		d;
 
-			m->exists = true;
-			m->active = DatumGetBool(credits_get_notnull(0, 1));
-			d = credits_get(0, 2, &isnull);
+			m->active = DatumGetBool(slot_getattr(row, MEMBERS_ACTIVE, &isnull));
+			d = slot_getattr(row, MEMBERS_PERIOD_LIMIT, &isnull);
 			m->has_limit = !isnull;
 			m->period_limit = isnull ? 0 : DatumGetInt64(d);
-			d = credits_get(0, 3, &isnull);
-			m->usage_loaded = true;
-			m->usage_start = usage_start;
-			m->usage_row = !isnull;
-			if (!isnull)
-			{
-				m->usage_tid = *(ItemPointer) DatumGetPointer(d);
-				m->used = DatumGetInt64(credits_get_notnull(0, 4));
-			}
-			else
-				m->used = 0;
 		}
 		else
 		{
-			m->exists = false;
 			m->active = false;
 			m->has_limit = false;
 			m->period_limit = 0;
 		}
+		keyscan_end(ks);
+		UnregisterSnapshot(snapshot);
+		if (m->exists)
+			org_member_usage(o, m, usage_start);
 	}
 	return m;
 }
@@ -962,26 +975,33 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 void
 org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start)
 {
-	Datum		args[3];
+	Snapshot	snapshot;
+	KeyScan    *ks;
+	TupleTableSlot *row;
+	Datum		key[3];
 
 	if (m->usage_loaded && m->usage_start == start)
 		return;
-	args[0] = CStringGetTextDatum(o->org);
-	args[1] = CStringGetTextDatum(m->member);
-	args[2] = TimestampTzGetDatum(start);
+	snapshot = rows_snapshot();
+	ks = keyscan_begin(KEY_USAGE, snapshot);
+	key[0] = CStringGetTextDatum(o->org);
+	key[1] = CStringGetTextDatum(m->member);
+	key[2] = TimestampTzGetDatum(start);
+	row = keyscan_first(ks, key);
 	m->usage_start = start;
 	m->usage_loaded = true;
-	if (credits_run(&q_usage_get, args, NULL, false, 1) == 1)
+	m->usage_row = row != NULL;
+	if (row != NULL)
 	{
-		m->usage_row = true;
-		m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
-		m->used = DatumGetInt64(credits_get_notnull(0, 2));
+		bool		isnull;
+
+		m->usage_tid = row->tts_tid;
+		m->used = DatumGetInt64(slot_getattr(row, USAGE_USED, &isnull));
 	}
 	else
-	{
-		m->usage_row = false;
 		m->used = 0;
-	}
+	keyscan_end(ks);
+	UnregisterSnapshot(snapshot);
 }
 
 /* Adds delta to the member's usage in the loaded usage period */

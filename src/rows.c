@@ -2,8 +2,9 @@
  *
  * rows.c
  *	  Direct access to the extension's own tables where a statement per
- *	  row would cost more than the row: probing unlock_rows' primary key,
- *	  and appending rows to unlock_rows and the ledger.
+ *	  row would cost more than the row: looking rows up by key (the
+ *	  stored unlocks, members, usage, grants), and appending rows to
+ *	  unlock_rows and the ledger.
  *
  * Everything here runs under the org's lock (SPEC section 7), so nobody
  * else writes the org's rows meanwhile.  Reads use the transaction
@@ -56,85 +57,15 @@ credits_table_open(const char *name, LOCKMODE mode)
 }
 
 /*
- * Sets found[i] for each of the n prospects that is unlocked for org: one
- * probe of unlock_rows' primary key (org, prospect) per prospect.  The
- * caller holds the org's lock.  A join of the array with the table would
- * let the planner read all of the org's unlocks instead, a cost that
- * grows with the org; this one does not.
+ * Checks that table has exactly the given columns, in order: the code
+ * reads and writes them by position.
  */
-void
-unlock_rows_probe(Datum org, int n, const Datum *prospects, bool *found)
+static void
+check_columns(Relation rel, const char *const *columns)
 {
-	Relation	heap;
-	Relation	index;
-	Oid			pkey;
-	Snapshot	snapshot;
-	ScanKeyData keys[2];
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-
-	heap = credits_table_open("unlock_rows", AccessShareLock);
-	pkey = RelationGetPrimaryKeyIndex(heap);
-	if (!OidIsValid(pkey))
-		elog(ERROR, "credits.unlock_rows has no primary key");
-	index = index_open(pkey, AccessShareLock);
-	if (IndexRelationGetNumberOfKeyAttributes(index) != 2 ||
-		index->rd_index->indkey.values[0] != UNLOCK_ROWS_ORG ||
-		index->rd_index->indkey.values[1] != UNLOCK_ROWS_PROSPECT)
-		elog(ERROR, "the primary key of credits.unlock_rows is not (org, prospect)");
-
-	/* see our own earlier writes, and at READ COMMITTED everything committed */
-	CommandCounterIncrement();
-	snapshot = RegisterSnapshot(GetTransactionSnapshot());
-
-	/* the columns are COLLATE "C", which ScanKeyInit gives */
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, org);
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_TEXTEQ, (Datum) 0);
-	slot = table_slot_create(heap, NULL);
-	scan = index_beginscan(heap, index, snapshot, 2, 0);
-	for (int i = 0; i < n; i++)
-	{
-		keys[1].sk_argument = prospects[i];
-		index_rescan(scan, keys, 2, NULL, 0);
-		found[i] = index_getnext_slot(scan, ForwardScanDirection, slot);
-		CHECK_FOR_INTERRUPTS();
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
-}
-
-/* ---------------------------------------------------------------------
- * Appending rows
- * ---------------------------------------------------------------------
- */
-
-/* The columns each table is written with, in table order */
-static const char *const unlock_rows_columns[] = {
-	"org", "prospect", "member", "unlocked_at", "usage_start", "debit_id",
-	"via", NULL
-};
-static const char *const ledger_columns[] = {
-	"id", "org", "at", "recorded_at", "actor", "kind", "amount", "grant_id",
-	"member", "prospect", "ref", "note", NULL
-};
-
-/*
- * Opens table for appending up to batch_size rows at a time.  The table's
- * columns must be exactly the given ones, in order.
- */
-static RowBatch *
-rows_begin(const char *table, const char *const *columns, int batch_size)
-{
-	RowBatch   *b = palloc0(sizeof(RowBatch));
-	TupleDesc	desc;
+	TupleDesc	desc = RelationGetDescr(rel);
 	int			natts = 0;
 
-	b->rel = credits_table_open(table, RowExclusiveLock);
-	desc = RelationGetDescr(b->rel);
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
@@ -144,14 +75,182 @@ rows_begin(const char *table, const char *const *columns, int batch_size)
 		if (columns[natts] == NULL ||
 			strcmp(NameStr(att->attname), columns[natts]) != 0 ||
 			att->attnum != natts + 1)
-			elog(ERROR, "table credits.%s does not have the columns this library writes",
-				 table);
+			break;
 		natts++;
 	}
-	if (columns[natts] != NULL)
-		elog(ERROR, "table credits.%s does not have the columns this library writes",
-			 table);
+	if (natts != desc->natts || columns[natts] != NULL)
+		elog(ERROR, "table credits.%s does not have the columns this library uses",
+			 RelationGetRelationName(rel));
+}
 
+/* The columns of each table, in table order */
+static const char *const unlock_rows_columns[] = {
+	"org", "prospect", "member", "unlocked_at", "usage_start", "debit_id",
+	"via", NULL
+};
+static const char *const ledger_columns[] = {
+	"id", "org", "at", "recorded_at", "actor", "kind", "amount", "grant_id",
+	"member", "prospect", "ref", "note", NULL
+};
+static const char *const members_columns[] = {
+	"org", "member", "period_limit", "active", NULL
+};
+static const char *const usage_columns[] = {
+	"org", "member", "period_start", "used", NULL
+};
+static const char *const grant_rows_columns[] = {
+	"id", "org", "kind", "starts_at", "expires_at", "ref", "created_at", NULL
+};
+static const char *const grant_left_columns[] = {
+	"grant_id", "amount", "remaining", NULL
+};
+
+/* The indexes looked up, their leading columns and equality functions */
+typedef struct KeyIndex
+{
+	const char *table;
+	const char *const *columns;
+	const char *index;
+	int			nkeys;
+	AttrNumber	attnums[3];
+	Oid			procs[3];
+} KeyIndex;
+
+static const KeyIndex key_indexes[] = {
+	[KEY_UNLOCK] = {"unlock_rows", unlock_rows_columns, "unlock_rows_pkey", 2,
+		{UNLOCK_ROWS_ORG, UNLOCK_ROWS_PROSPECT}, {F_TEXTEQ, F_TEXTEQ}},
+	[KEY_MEMBER] = {"members", members_columns, "members_pkey", 2,
+		{MEMBERS_ORG, MEMBERS_MEMBER}, {F_TEXTEQ, F_TEXTEQ}},
+	[KEY_USAGE] = {"usage", usage_columns, "usage_key", 3,
+		{USAGE_ORG, USAGE_MEMBER, USAGE_PERIOD_START},
+	{F_TEXTEQ, F_TEXTEQ, F_TIMESTAMPTZ_EQ}},
+	[KEY_ORG_GRANTS] = {"grant_rows", grant_rows_columns, "grant_rows_org_expiry", 1,
+		{GRANT_ROWS_ORG}, {F_TEXTEQ}},
+	[KEY_GRANT_LEFT] = {"grant_left", grant_left_columns, "grant_left_grant", 1,
+		{GRANT_LEFT_GRANT_ID}, {F_INT8EQ}},
+};
+
+/*
+ * The snapshot reads under the org lock use, as a statement would take
+ * it: our own earlier writes visible, and at READ COMMITTED everything
+ * committed.  Release it with UnregisterSnapshot.
+ */
+Snapshot
+rows_snapshot(void)
+{
+	CommandCounterIncrement();
+	return RegisterSnapshot(GetTransactionSnapshot());
+}
+
+/*
+ * Starts lookups of rows by key through one index (see KeyLookup), seen
+ * in snapshot.
+ */
+KeyScan *
+keyscan_begin(KeyLookup which, Snapshot snapshot)
+{
+	const KeyIndex *k = &key_indexes[which];
+	KeyScan    *ks = palloc0(sizeof(KeyScan));
+	Oid			nsp = get_namespace_oid("credits", false);
+	Oid			indexid = get_relname_relid(k->index, nsp);
+
+	ks->heap = credits_table_open(k->table, AccessShareLock);
+	check_columns(ks->heap, k->columns);
+	if (!OidIsValid(indexid))
+		elog(ERROR, "index credits.%s is missing", k->index);
+	ks->index = index_open(indexid, AccessShareLock);
+	if (ks->index->rd_index->indrelid != RelationGetRelid(ks->heap) ||
+		IndexRelationGetNumberOfKeyAttributes(ks->index) < k->nkeys)
+		elog(ERROR, "index credits.%s is not the one this library uses", k->index);
+	for (int i = 0; i < k->nkeys; i++)
+	{
+		if (ks->index->rd_index->indkey.values[i] != k->attnums[i])
+			elog(ERROR, "index credits.%s is not the one this library uses",
+				 k->index);
+		/* text columns are COLLATE "C", which ScanKeyInit gives */
+		ScanKeyInit(&ks->keys[i], i + 1, BTEqualStrategyNumber, k->procs[i],
+					(Datum) 0);
+	}
+	ks->nkeys = k->nkeys;
+	ks->slot = table_slot_create(ks->heap, NULL);
+	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, ks->nkeys, 0);
+	return ks;
+}
+
+/*
+ * The first row whose key columns equal values, or NULL; its columns are
+ * read with slot_getattr, its ctid is slot->tts_tid.
+ */
+TupleTableSlot *
+keyscan_first(KeyScan *ks, const Datum *values)
+{
+	for (int i = 0; i < ks->nkeys; i++)
+		ks->keys[i].sk_argument = values[i];
+	index_rescan(ks->scan, ks->keys, ks->nkeys, NULL, 0);
+	return keyscan_next(ks);
+}
+
+/* The next row with the same key, or NULL */
+TupleTableSlot *
+keyscan_next(KeyScan *ks)
+{
+	CHECK_FOR_INTERRUPTS();
+	if (index_getnext_slot(ks->scan, ForwardScanDirection, ks->slot))
+		return ks->slot;
+	return NULL;
+}
+
+void
+keyscan_end(KeyScan *ks)
+{
+	index_endscan(ks->scan);
+	ExecDropSingleTupleTableSlot(ks->slot);
+	index_close(ks->index, AccessShareLock);
+	table_close(ks->heap, AccessShareLock);
+	pfree(ks);
+}
+
+/*
+ * Sets found[i] for each of the n prospects that is unlocked for org: one
+ * probe of unlock_rows' primary key (org, prospect) per prospect.  The
+ * caller holds the org's lock, or answers only what a statement would.  A
+ * join of the array with the table would let the planner read all of the
+ * org's unlocks instead, a cost that grows with the org; this one does
+ * not.
+ */
+void
+unlock_rows_probe(Datum org, int n, const Datum *prospects, bool *found)
+{
+	Snapshot	snapshot = rows_snapshot();
+	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, snapshot);
+	Datum		key[2];
+
+	key[0] = org;
+	for (int i = 0; i < n; i++)
+	{
+		key[1] = prospects[i];
+		found[i] = keyscan_first(ks, key) != NULL;
+	}
+	keyscan_end(ks);
+	UnregisterSnapshot(snapshot);
+}
+
+/* ---------------------------------------------------------------------
+ * Appending rows
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Opens table for appending up to batch_size rows at a time.  The table's
+ * columns must be exactly the given ones, in order.
+ */
+static RowBatch *
+rows_begin(const char *table, const char *const *columns, int batch_size)
+{
+	RowBatch   *b = palloc0(sizeof(RowBatch));
+
+	b->rel = credits_table_open(table, RowExclusiveLock);
+	check_columns(b->rel, columns);
 	b->estate = CreateExecutorState();
 	b->rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(b->rri, b->rel, 1, NULL, 0);

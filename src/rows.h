@@ -8,10 +8,13 @@
 #ifndef CREDITS_ROWS_H
 #define CREDITS_ROWS_H
 
+#include "access/genam.h"
+#include "access/skey.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "storage/lockdefs.h"
 #include "utils/relcache.h"
+#include "utils/snapshot.h"
 
 /* Columns of credits.unlock_rows */
 #define UNLOCK_ROWS_ORG			1
@@ -21,6 +24,30 @@
 #define UNLOCK_ROWS_USAGE_START	5
 #define UNLOCK_ROWS_DEBIT_ID	6
 #define UNLOCK_ROWS_VIA			7
+
+/* Columns of credits.members */
+#define MEMBERS_ORG				1
+#define MEMBERS_MEMBER			2
+#define MEMBERS_PERIOD_LIMIT	3
+#define MEMBERS_ACTIVE			4
+
+/* Columns of credits.usage */
+#define USAGE_ORG				1
+#define USAGE_MEMBER			2
+#define USAGE_PERIOD_START		3
+#define USAGE_USED				4
+
+/* Columns of credits.grant_rows */
+#define GRANT_ROWS_ID			1
+#define GRANT_ROWS_ORG			2
+#define GRANT_ROWS_KIND			3
+#define GRANT_ROWS_STARTS_AT	4
+#define GRANT_ROWS_EXPIRES_AT	5
+
+/* Columns of credits.grant_left */
+#define GRANT_LEFT_GRANT_ID		1
+#define GRANT_LEFT_AMOUNT		2
+#define GRANT_LEFT_REMAINING	3
 
 /* Columns of credits.ledger */
 #define LEDGER_ID				1
@@ -49,7 +76,32 @@ typedef struct RowBatch
 	Datum		actor;			/* the ledger's actor, once known */
 } RowBatch;
 
+/* Lookups by key: the index used, and the key columns given */
+typedef enum KeyLookup
+{
+	KEY_UNLOCK,					/* unlock_rows (org, prospect) */
+	KEY_MEMBER,					/* members (org, member) */
+	KEY_USAGE,					/* usage (org, member, period_start) */
+	KEY_ORG_GRANTS,				/* grant_rows (org) */
+	KEY_GRANT_LEFT				/* grant_left (grant_id) */
+} KeyLookup;
+
+typedef struct KeyScan
+{
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	int			nkeys;
+	ScanKeyData keys[3];
+} KeyScan;
+
 extern Relation credits_table_open(const char *name, LOCKMODE mode);
+extern Snapshot rows_snapshot(void);
+extern KeyScan *keyscan_begin(KeyLookup which, Snapshot snapshot);
+extern TupleTableSlot *keyscan_first(KeyScan *ks, const Datum *values);
+extern TupleTableSlot *keyscan_next(KeyScan *ks);
+extern void keyscan_end(KeyScan *ks);
 extern void unlock_rows_probe(Datum org, int n, const Datum *prospects,
 							  bool *found);
 
