@@ -152,16 +152,6 @@ static CreditsQuery q_insert_grant = {
 	TIMESTAMPTZOID}, NULL
 };
 
-/*
- * By ctid alone, so the plan is always a TID scan; the caller checks the
- * row it hit is the grant it meant.
- */
-static CreditsQuery q_grant_add_tid = {
-	"UPDATE credits.grant_left SET remaining = remaining + $2"
-	" WHERE ctid = $1 RETURNING ctid, remaining, grant_id",
-	2, {TIDOID, INT8OID}, NULL
-};
-
 static CreditsQuery q_grant_add_id = {
 	"UPDATE credits.grant_left SET remaining = remaining + $2"
 	" WHERE grant_id = $1 RETURNING ctid, remaining, grant_id",
@@ -179,13 +169,6 @@ static CreditsQuery q_usage_add_key = {
 	" WHERE org = $1 AND member = $2 AND period_start = $3"
 	" RETURNING ctid, used",
 	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
-};
-
-/* By ctid alone (a TID scan); the caller checks the key of the row hit */
-static CreditsQuery q_usage_add_tid = {
-	"UPDATE credits.usage SET used = used + $2 WHERE ctid = $1"
-	" RETURNING ctid, used, org, member, period_start",
-	2, {TIDOID, INT8OID}, NULL
 };
 
 static CreditsQuery q_set_armed = {
@@ -885,23 +868,29 @@ org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
 void
 org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
 {
+	RowUpdate  *ru = rows_update_begin(KEY_GRANT_LEFT);
+	TupleTableSlot *row = rows_update_fetch(ru, &g->tid);
 	Datum		args[3];
 
-	args[0] = PointerGetDatum(&g->tid);
-	args[1] = Int64GetDatum(delta);
-	credits_allow_protected_writes(true);
-	if (credits_run(&q_grant_add_tid, args, NULL, false, 1) != 1)
-	{
-		/* the cached ctid is stale: find the row by its key */
-		args[0] = Int64GetDatum(g->id);
-		args[1] = Int64GetDatum(delta);
-		if (credits_run(&q_grant_add_id, args, NULL, false, 1) != 1)
-			elog(ERROR, "grant " INT64_FORMAT " disappeared", g->id);
-	}
-	credits_allow_protected_writes(false);
-	if (DatumGetInt64(credits_get_notnull(0, 3)) != g->id)
+	if (row != NULL &&
+		DatumGetInt64(row->tts_values[GRANT_LEFT_GRANT_ID - 1]) != g->id)
 		elog(ERROR, "credits of grant " INT64_FORMAT " were not where the cache said",
 			 g->id);
+	if (row != NULL &&
+		rows_update_add(ru, &g->tid, GRANT_LEFT_REMAINING, delta, &g->remaining))
+	{
+		rows_update_end(ru);
+		return;
+	}
+	rows_update_end(ru);
+
+	/* the cached ctid is stale: find the row by its key */
+	args[0] = Int64GetDatum(g->id);
+	args[1] = Int64GetDatum(delta);
+	credits_allow_protected_writes(true);
+	if (credits_run(&q_grant_add_id, args, NULL, false, 1) != 1)
+		elog(ERROR, "grant " INT64_FORMAT " disappeared", g->id);
+	credits_allow_protected_writes(false);
 	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
 	g->remaining = DatumGetInt64(credits_get_notnull(0, 2));
 	credits_free_result();
@@ -1014,20 +1003,21 @@ org_member_add_usage(OrgEntry *o, MemberSlot *m, Datum member, int64 delta)
 	Assert(m->usage_loaded);
 	if (m->usage_row)
 	{
-		args[0] = PointerGetDatum(&m->usage_tid);
-		args[1] = Int64GetDatum(delta);
-		if (credits_run(&q_usage_add_tid, args, NULL, false, 1) == 1)
-		{
-			if (strcmp(TextDatumGetCString(credits_get_notnull(0, 3)), o->org) != 0 ||
-				strcmp(TextDatumGetCString(credits_get_notnull(0, 4)), m->member) != 0 ||
-				DatumGetTimestampTz(credits_get_notnull(0, 5)) != m->usage_start)
-				elog(ERROR, "usage of member \"%s\" was not where the cache said",
-					 m->member);
-			m->usage_tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
-			m->used = DatumGetInt64(credits_get_notnull(0, 2));
-			credits_free_result();
+		RowUpdate  *ru = rows_update_begin(KEY_USAGE);
+		TupleTableSlot *row = rows_update_fetch(ru, &m->usage_tid);
+		bool		done = false;
+
+		if (row != NULL &&
+			(strcmp(TextDatumGetCString(row->tts_values[USAGE_ORG - 1]), o->org) != 0 ||
+			 strcmp(TextDatumGetCString(row->tts_values[USAGE_MEMBER - 1]), m->member) != 0 ||
+			 DatumGetTimestampTz(row->tts_values[USAGE_PERIOD_START - 1]) != m->usage_start))
+			elog(ERROR, "usage of member \"%s\" was not where the cache said",
+				 m->member);
+		if (row != NULL)
+			done = rows_update_add(ru, &m->usage_tid, USAGE_USED, delta, &m->used);
+		rows_update_end(ru);
+		if (done)
 			return;
-		}
 	}
 
 	/* no row yet, or a stale ctid: by key, else a new row (org is locked) */

@@ -30,6 +30,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
+#include "common/int.h"
 #include "commands/sequence.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
@@ -253,7 +254,7 @@ rows_begin(const char *table, const char *const *columns, int batch_size)
 	check_columns(b->rel, columns);
 	b->estate = CreateExecutorState();
 	b->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(b->rri, b->rel, 1, NULL, 0);
+	InitResultRelInfo(b->rri, b->rel, 0, NULL, 0);
 	ExecOpenIndices(b->rri, false);
 	b->size = Max(batch_size, 1);
 	b->slots = palloc0(sizeof(TupleTableSlot *) * b->size);
@@ -361,4 +362,108 @@ ledger_next_id(void)
 	if (!OidIsValid(seq))
 		elog(ERROR, "sequence credits.ledger_id_seq is missing");
 	return nextval_internal(seq, false);
+}
+
+/* ---------------------------------------------------------------------
+ * Updating counters
+ * ---------------------------------------------------------------------
+ */
+
+/*
+ * Starts an update of one row of grant_left or usage (KEY_GRANT_LEFT or
+ * KEY_USAGE), below the executor.  The caller holds the org's lock.
+ */
+RowUpdate *
+rows_update_begin(KeyLookup which)
+{
+	const KeyIndex *k = &key_indexes[which];
+	RowUpdate  *ru = palloc0(sizeof(RowUpdate));
+
+	Assert(which == KEY_GRANT_LEFT || which == KEY_USAGE);
+	ru->rel = credits_table_open(k->table, RowExclusiveLock);
+	check_columns(ru->rel, k->columns);
+	ru->estate = CreateExecutorState();
+	ru->rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(ru->rri, ru->rel, 0, NULL, 0);
+	ExecOpenIndices(ru->rri, false);
+	ru->snapshot = rows_snapshot();
+	ru->oldslot = table_slot_create(ru->rel, NULL);
+	ru->newslot = table_slot_create(ru->rel, NULL);
+	return ru;
+}
+
+/*
+ * The row at *tid, if it is the version this transaction sees (else NULL:
+ * the caller finds the row by its key instead).  Its columns are read
+ * with slot_getattr.
+ */
+TupleTableSlot *
+rows_update_fetch(RowUpdate *ru, ItemPointer tid)
+{
+	if (!ItemPointerIsValid(tid) ||
+		!table_tuple_fetch_row_version(ru->rel, tid, ru->snapshot, ru->oldslot))
+		return NULL;
+	slot_getallattrs(ru->oldslot);
+	return ru->oldslot;
+}
+
+/*
+ * Adds delta to bigint column attnum of the fetched row, as UPDATE would:
+ * the table's constraints checked, index entries added unless the update
+ * is HOT.  Returns false, changing nothing, if a concurrent transaction
+ * changed the row (the caller then updates it with a statement).  On
+ * success the new version's ctid is in *tid and its value in *value.
+ */
+bool
+rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
+				int64 *value)
+{
+	TupleDesc	desc = RelationGetDescr(ru->rel);
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+	int64		sum;
+
+	Assert(!TTS_EMPTY(ru->oldslot));
+	if (pg_add_s64_overflow(DatumGetInt64(ru->oldslot->tts_values[attnum - 1]),
+							delta, &sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("bigint out of range")));
+
+	ExecClearTuple(ru->newslot);
+	memcpy(ru->newslot->tts_values, ru->oldslot->tts_values, sizeof(Datum) * desc->natts);
+	memcpy(ru->newslot->tts_isnull, ru->oldslot->tts_isnull, sizeof(bool) * desc->natts);
+	ru->newslot->tts_values[attnum - 1] = Int64GetDatum(sum);
+	ru->newslot->tts_isnull[attnum - 1] = false;
+	ExecStoreVirtualTuple(ru->newslot);
+	if (desc->constr != NULL)
+		ExecConstraints(ru->rri, ru->newslot, ru->estate);
+
+	result = table_tuple_update(ru->rel, tid, ru->newslot,
+								GetCurrentCommandId(true), ru->snapshot,
+								InvalidSnapshot, true, &tmfd, &lockmode,
+								&update_indexes);
+	if (result != TM_Ok)
+		return false;
+	if (update_indexes)
+		list_free(ExecInsertIndexTuples(ru->rri, ru->newslot, ru->estate,
+										true, false, NULL, NIL));
+	ResetPerTupleExprContext(ru->estate);
+	*tid = ru->newslot->tts_tid;
+	*value = sum;
+	return true;
+}
+
+void
+rows_update_end(RowUpdate *ru)
+{
+	ExecDropSingleTupleTableSlot(ru->oldslot);
+	ExecDropSingleTupleTableSlot(ru->newslot);
+	UnregisterSnapshot(ru->snapshot);
+	ExecCloseIndices(ru->rri);
+	FreeExecutorState(ru->estate);
+	table_close(ru->rel, NoLock);
+	pfree(ru);
 }

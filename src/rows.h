@@ -105,6 +105,23 @@ extern void keyscan_end(KeyScan *ks);
 extern void unlock_rows_probe(Datum org, int n, const Datum *prospects,
 							  bool *found);
 
+/* An update of one row of grant_left or usage */
+typedef struct RowUpdate
+{
+	Relation	rel;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	Snapshot	snapshot;
+	TupleTableSlot *oldslot;
+	TupleTableSlot *newslot;
+} RowUpdate;
+
+extern RowUpdate *rows_update_begin(KeyLookup which);
+extern TupleTableSlot *rows_update_fetch(RowUpdate *ru, ItemPointer tid);
+extern bool rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum,
+							int64 delta, int64 *value);
+extern void rows_update_end(RowUpdate *ru);
+
 extern RowBatch *unlock_rows_begin(int batch_size);
 extern RowBatch *ledger_begin(int batch_size);
 extern TupleTableSlot *rows_slot(RowBatch *b);

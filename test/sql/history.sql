@@ -46,3 +46,18 @@ FROM verify();
 SELECT org, regexp_replace(problem, '(entry|grant) \d+', '\1 N', 'g') AS problem
 FROM verify('h1') LIMIT 1;
 SELECT count(*) FROM verify('nobody');
+
+-- The tables' constraints still guard the counters the extension updates
+-- below the executor: a refund onto a grant a superuser filled back to its
+-- amount fails (23514) and leaves no trace
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('h2', 'R/2026-01-01/P1M', 3);
+INSERT INTO members (org, member) VALUES ('h2', 'alice');
+SELECT unlock('h2', 'alice', 'p1');
+SET session_replication_role = replica;
+UPDATE grant_left SET remaining = amount
+WHERE grant_id IN (SELECT id FROM grant_rows WHERE org = 'h2');
+SET session_replication_role = origin;
+SELECT regexp_replace(e, '\(\d+,', '(N,')
+FROM pg_temp.err($$SELECT credits.refund('h2', 'p1')$$) e;
+SELECT is_unlocked('h2', 'p1'), (SELECT count(*) FROM ledger WHERE org = 'h2') AS entries,
+	(SELECT remaining FROM grants WHERE org = 'h2') AS remaining;
