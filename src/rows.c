@@ -3,8 +3,9 @@
  * rows.c
  *	  Direct access to the extension's own tables where a statement per
  *	  row would cost more than the row: looking rows up by key (the
- *	  stored unlocks, members, usage, grants), and appending rows to
- *	  unlock_rows and the ledger.
+ *	  stored unlocks, members, usage, grants), appending rows to
+ *	  unlock_rows and the ledger, and updating the counters of grant_left
+ *	  and usage.
  *
  * Everything here runs under the org's lock (SPEC section 7), so nobody
  * else writes the org's rows meanwhile.  Reads use the transaction
@@ -13,9 +14,12 @@
  *
  * Rows are appended as COPY appends them: heap tuples in batches, then
  * the entries of every index of the table (a unique index still checks
- * its key).  No statement runs, so triggers and rules on these tables do
- * not fire; the extension's own insert triggers on unlock_rows act only
- * on rows inserted through the view credits.unlocks, which these are not.
+ * its key).  Counters are updated as UPDATE would: the table's
+ * constraints checked, index entries added unless the update is HOT.  No
+ * statement runs, so triggers and rules on these tables do not fire; the
+ * extension's own insert triggers on unlock_rows act only on rows
+ * inserted through the view credits.unlocks, which these are not, and
+ * its update triggers only refuse changes made outside the extension.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,8 +34,8 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
-#include "common/int.h"
 #include "commands/sequence.h"
+#include "common/int.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"

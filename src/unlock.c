@@ -439,6 +439,9 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	if (n == 0)
 		return;
 
+	/* a new period's plan grant first, so the ledger reads in order */
+	org_ensure_plan_grant(o, now);
+
 	b = unlock_rows_begin(UNLOCK_BATCH);
 	via = rows_enum(b, UNLOCK_ROWS_VIA, "unlock_many");
 	for (int k = 0; k < nitems; k++)

@@ -136,4 +136,11 @@ ORDER BY c.relname;
 DROP INDEX credits.ledger_debits_by_prospect, credits.unlock_rows_lower;
 DROP EXTENSION amcheck;
 
+-- A batch that is the period's first use creates the plan grant first:
+-- the ledger reads in id order, grant before debits
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u5', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('u5', 'ann');
+SELECT count(*) FROM unlock_many('u5', 'ann', ARRAY['a', 'b', 'c']);
+SELECT kind, amount, prospect FROM ledger WHERE org = 'u5' ORDER BY id;
+
 SELECT * FROM verify();
