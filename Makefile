@@ -10,7 +10,8 @@ DATA = $(wildcard sql/credits--*.sql)
 # Regression tests read test/sql/*.sql; expected output is in expected/.
 # Test names must not clash with the install scripts in sql/.
 REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
-	plans grants status history rights apptrigger hostile search_path upsert
+	plans grants status history rights apptrigger hostile search_path upsert \
+	tables
 REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique unlock_race last_credit member_limit \

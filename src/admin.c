@@ -547,8 +547,17 @@ visit_orgs(CreditsQuery *page_query, TimestampTz now, int64 max_orgs,
 		for (uint64 i = 0; i < n && counted < max_orgs; i++)
 		{
 			Datum		org = SPI_getbinval(page->vals[i], page->tupdesc, 1, &isnull);
+			bool		counts;
 
-			if (visit(page, i, org, now, state))
+			/*
+			 * An SPI level of its own, and the org out of the cache after,
+			 * so that memory stays flat however many orgs are visited
+			 */
+			SPI_connect();
+			counts = visit(page, i, org, now, state);
+			SPI_finish();
+			org_forget_key(org);
+			if (counts)
 				counted++;
 		}
 		if (n > 0)

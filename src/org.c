@@ -412,12 +412,35 @@ org_lock_for_member(Datum org, Datum member)
 	return true;
 }
 
-/* Drops an org from the cache; the lock stays, the next use re-reads */
+/*
+ * Drops an org from the cache, with the memory it holds; the lock itself
+ * is kept to commit, and the org's next use reads it again.
+ */
 void
 org_forget(const char *org)
 {
-	if (org_cache != NULL)
-		hash_search(org_cache, org, HASH_REMOVE, NULL);
+	OrgEntry   *o;
+
+	if (org_cache == NULL ||
+		(o = hash_search(org_cache, org, HASH_FIND, NULL)) == NULL)
+		return;
+	if (o->grants != NULL)
+		pfree(o->grants);
+	if (o->members != NULL)
+		hash_destroy(o->members);
+	if (o->info.cycle != NULL)
+		pfree(o->info.cycle);
+	hash_search(org_cache, org, HASH_REMOVE, NULL);
+}
+
+/* org_forget for a key given as text */
+void
+org_forget_key(Datum org)
+{
+	char		key[CREDITS_KEY_MAXLEN + 1];
+
+	key_to_buf(org, key);
+	org_forget(key);
 }
 
 /*

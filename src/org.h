@@ -104,6 +104,7 @@ extern OrgEntry *org_lock(Datum org, bool skip_locked);
 extern OrgEntry *org_lock_mode(Datum org, OrgLockMode mode);
 extern bool org_lock_for_member(Datum org, Datum member);
 extern void org_forget(const char *org);
+extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 

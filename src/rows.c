@@ -34,13 +34,17 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_trigger.h"
+#include "catalog/pg_type.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "common/int.h"
 #include "executor/executor.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/relcache.h"
@@ -62,59 +66,194 @@ credits_table_open(const char *name, LOCKMODE mode)
 }
 
 /*
- * Checks that table has exactly the given columns, in order: the code
- * reads and writes them by position.
+ * What the code relies on in each table, as the extension's scripts
+ * create it: the columns by position, with their types (InvalidOid: one
+ * of the extension's enums) and, for keys, byte-for-byte collation.
+ */
+typedef struct ColumnShape
+{
+	const char *name;
+	Oid			type;
+	bool		c_collation;
+} ColumnShape;
+
+#define KEY(name)			{name, TEXTOID, true}
+#define COL(name, type)		{name, type, false}
+#define ENUM(name)			{name, InvalidOid, false}
+#define END					{NULL, InvalidOid, false}
+
+static const ColumnShape unlock_rows_shape[] = {
+	KEY("org"), KEY("prospect"), KEY("member"),
+	COL("unlocked_at", TIMESTAMPTZOID), COL("usage_start", TIMESTAMPTZOID),
+	COL("debit_id", INT8OID), ENUM("via"), END
+};
+static const ColumnShape ledger_shape[] = {
+	COL("id", INT8OID), KEY("org"), COL("at", TIMESTAMPTZOID),
+	COL("recorded_at", TIMESTAMPTZOID), COL("actor", TEXTOID), ENUM("kind"),
+	COL("amount", INT8OID), COL("grant_id", INT8OID), KEY("member"),
+	KEY("prospect"), KEY("ref"), COL("note", TEXTOID), END
+};
+static const ColumnShape members_shape[] = {
+	KEY("org"), KEY("member"), COL("period_limit", INT8OID),
+	COL("active", BOOLOID), END
+};
+static const ColumnShape usage_shape[] = {
+	KEY("org"), KEY("member"), COL("period_start", TIMESTAMPTZOID),
+	COL("used", INT8OID), END
+};
+static const ColumnShape grant_rows_shape[] = {
+	COL("id", INT8OID), KEY("org"), ENUM("kind"),
+	COL("starts_at", TIMESTAMPTZOID), COL("expires_at", TIMESTAMPTZOID),
+	KEY("ref"), COL("created_at", TIMESTAMPTZOID), END
+};
+static const ColumnShape grant_left_shape[] = {
+	COL("grant_id", INT8OID), COL("amount", INT8OID),
+	COL("remaining", INT8OID), END
+};
+
+/* How rows.c uses a table: what a change to it could make it skip */
+typedef enum TableUse
+{
+	USE_READ = 1,
+	USE_INSERT = 2,
+	USE_UPDATE = 4
+} TableUse;
+
+/*
+ * The tables checked since their last relcache invalidation (any ALTER,
+ * CREATE INDEX or CREATE TRIGGER sends one), with the uses checked.
+ */
+#define CHECKED_MAX 16
+static Oid	checked_rel[CHECKED_MAX];
+static int	checked_uses[CHECKED_MAX];
+static int	nchecked = 0;
+static bool callback_registered = false;
+
+static void
+forget_checked(Datum arg, Oid relid)
+{
+	for (int i = 0; i < nchecked; i++)
+	{
+		if (!OidIsValid(relid) || checked_rel[i] == relid)
+			checked_uses[i] = 0;
+	}
+}
+
+static void
+table_changed(Relation rel, const char *detail)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("table credits.%s is not as the credits extension created it",
+					RelationGetRelationName(rel)),
+			 errdetail("%s", detail),
+			 errhint("The extension reads and writes its tables below the executor; undo the change.")));
+}
+
+/*
+ * Refuses (55000) a table changed so that rows.c would read it wrongly or
+ * skip something a statement would do: other columns or types, row-level
+ * security forced on its owner, rules, or a trigger of someone else's
+ * that a write would fire.  Constraints and indexes need no check here:
+ * writes check the former and maintain the latter.
  */
 static void
-check_columns(Relation rel, const char *const *columns)
+check_table(Relation rel, const ColumnShape *shape, TableUse use)
 {
 	TupleDesc	desc = RelationGetDescr(rel);
+	Oid			relid = RelationGetRelid(rel);
+	int			slot;
 	int			natts = 0;
+
+	for (slot = 0; slot < nchecked; slot++)
+	{
+		if (checked_rel[slot] == relid)
+			break;
+	}
+	if (slot < nchecked && (checked_uses[slot] & use) == use)
+		return;
 
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
+		const ColumnShape *c = &shape[natts];
 
-		if (att->attisdropped)
-			continue;
-		if (columns[natts] == NULL ||
-			strcmp(NameStr(att->attname), columns[natts]) != 0 ||
-			att->attnum != natts + 1)
-			break;
+		if (c->name == NULL || att->attisdropped ||
+			strcmp(NameStr(att->attname), c->name) != 0)
+			table_changed(rel, "Its columns are not the extension's.");
+		if (OidIsValid(c->type) ? att->atttypid != c->type
+			: !type_is_enum(att->atttypid))
+			table_changed(rel, psprintf("Column \"%s\" has another type.", c->name));
+		if (c->c_collation && att->attcollation != C_COLLATION_OID)
+			table_changed(rel, psprintf("Column \"%s\" has another collation.", c->name));
 		natts++;
 	}
-	if (natts != desc->natts || columns[natts] != NULL)
-		elog(ERROR, "table credits.%s does not have the columns this library uses",
-			 RelationGetRelationName(rel));
+	if (shape[natts].name != NULL)
+		table_changed(rel, "Its columns are not the extension's.");
+	if (rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity)
+		table_changed(rel, "Row-level security is forced on its owner.");
+	if (use != USE_READ && rel->rd_rel->relhasrules)
+		table_changed(rel, "It has rules.");
+	if (use != USE_READ && rel->trigdesc != NULL)
+	{
+		Oid			nsp = get_namespace_oid("credits", false);
+
+		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
+		{
+			Trigger    *t = &rel->trigdesc->triggers[i];
+
+			if (t->tgenabled == TRIGGER_DISABLED ||
+				get_func_namespace(t->tgfoid) == nsp)
+				continue;
+			if (((use & USE_INSERT) && TRIGGER_FOR_INSERT(t->tgtype)) ||
+				((use & USE_UPDATE) && TRIGGER_FOR_UPDATE(t->tgtype)))
+				table_changed(rel, psprintf("Trigger \"%s\" would not fire for the extension's writes.",
+											t->tgname));
+		}
+	}
+
+	if (!callback_registered)
+	{
+		CacheRegisterRelcacheCallback(forget_checked, (Datum) 0);
+		callback_registered = true;
+	}
+	if (slot == nchecked)
+	{
+		if (nchecked == CHECKED_MAX)
+			return;
+		checked_rel[nchecked++] = relid;
+		checked_uses[slot] = 0;
+	}
+	checked_uses[slot] |= use;
 }
 
-/* The columns of each table, in table order */
-static const char *const unlock_rows_columns[] = {
-	"org", "prospect", "member", "unlocked_at", "usage_start", "debit_id",
-	"via", NULL
-};
-static const char *const ledger_columns[] = {
-	"id", "org", "at", "recorded_at", "actor", "kind", "amount", "grant_id",
-	"member", "prospect", "ref", "note", NULL
-};
-static const char *const members_columns[] = {
-	"org", "member", "period_limit", "active", NULL
-};
-static const char *const usage_columns[] = {
-	"org", "member", "period_start", "used", NULL
-};
-static const char *const grant_rows_columns[] = {
-	"id", "org", "kind", "starts_at", "expires_at", "ref", "created_at", NULL
-};
-static const char *const grant_left_columns[] = {
-	"grant_id", "amount", "remaining", NULL
-};
+/*
+ * Opens table for a use, checked, with the executor state a write needs.
+ * (Uniqueness checked at commit, which needs a statement's end, comes
+ * with a trigger, which check_table refuses.)  Everything is allocated in
+ * the state's memory, freed by FreeExecutorState.
+ */
+static EState *
+open_for_write(const char *table, const ColumnShape *shape, TableUse use,
+			   Relation *rel, ResultRelInfo **rri)
+{
+	EState	   *estate = CreateExecutorState();
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
+
+	*rel = credits_table_open(table, RowExclusiveLock);
+	check_table(*rel, shape, use);
+	*rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(*rri, *rel, 0, NULL, 0);
+	ExecOpenIndices(*rri, false);
+	MemoryContextSwitchTo(old);
+	return estate;
+}
 
 /* The indexes looked up, their leading columns and equality functions */
 typedef struct KeyIndex
 {
 	const char *table;
-	const char *const *columns;
+	const ColumnShape *shape;
 	const char *index;
 	int			nkeys;
 	AttrNumber	attnums[3];
@@ -122,16 +261,16 @@ typedef struct KeyIndex
 } KeyIndex;
 
 static const KeyIndex key_indexes[] = {
-	[KEY_UNLOCK] = {"unlock_rows", unlock_rows_columns, "unlock_rows_pkey", 2,
+	[KEY_UNLOCK] = {"unlock_rows", unlock_rows_shape, "unlock_rows_pkey", 2,
 		{UNLOCK_ROWS_ORG, UNLOCK_ROWS_PROSPECT}, {F_TEXTEQ, F_TEXTEQ}},
-	[KEY_MEMBER] = {"members", members_columns, "members_pkey", 2,
+	[KEY_MEMBER] = {"members", members_shape, "members_pkey", 2,
 		{MEMBERS_ORG, MEMBERS_MEMBER}, {F_TEXTEQ, F_TEXTEQ}},
-	[KEY_USAGE] = {"usage", usage_columns, "usage_key", 3,
+	[KEY_USAGE] = {"usage", usage_shape, "usage_key", 3,
 		{USAGE_ORG, USAGE_MEMBER, USAGE_PERIOD_START},
 	{F_TEXTEQ, F_TEXTEQ, F_TIMESTAMPTZ_EQ}},
-	[KEY_ORG_GRANTS] = {"grant_rows", grant_rows_columns, "grant_rows_org_expiry", 1,
+	[KEY_ORG_GRANTS] = {"grant_rows", grant_rows_shape, "grant_rows_org_expiry", 1,
 		{GRANT_ROWS_ORG}, {F_TEXTEQ}},
-	[KEY_GRANT_LEFT] = {"grant_left", grant_left_columns, "grant_left_grant", 1,
+	[KEY_GRANT_LEFT] = {"grant_left", grant_left_shape, "grant_left_grant", 1,
 		{GRANT_LEFT_GRANT_ID}, {F_INT8EQ}},
 };
 
@@ -160,7 +299,7 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 	Oid			indexid = get_relname_relid(k->index, nsp);
 
 	ks->heap = credits_table_open(k->table, AccessShareLock);
-	check_columns(ks->heap, k->columns);
+	check_table(ks->heap, k->shape, USE_READ);
 	if (!OidIsValid(indexid))
 		elog(ERROR, "index credits.%s is missing", k->index);
 	ks->index = index_open(indexid, AccessShareLock);
@@ -245,23 +384,21 @@ unlock_rows_probe(Datum org, int n, const Datum *prospects, bool *found)
  * ---------------------------------------------------------------------
  */
 
-/*
- * Opens table for appending up to batch_size rows at a time.  The table's
- * columns must be exactly the given ones, in order.
- */
+/* Opens table for appending up to batch_size rows at a time */
 static RowBatch *
-rows_begin(const char *table, const char *const *columns, int batch_size)
+rows_begin(const char *table, const ColumnShape *shape, int batch_size)
 {
-	RowBatch   *b = palloc0(sizeof(RowBatch));
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate = open_for_write(table, shape, USE_INSERT, &rel, &rri);
+	RowBatch   *b = MemoryContextAllocZero(estate->es_query_cxt, sizeof(RowBatch));
 
-	b->rel = credits_table_open(table, RowExclusiveLock);
-	check_columns(b->rel, columns);
-	b->estate = CreateExecutorState();
-	b->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(b->rri, b->rel, 0, NULL, 0);
-	ExecOpenIndices(b->rri, false);
+	b->rel = rel;
+	b->rri = rri;
+	b->estate = estate;
 	b->size = Max(batch_size, 1);
-	b->slots = palloc0(sizeof(TupleTableSlot *) * b->size);
+	b->slots = MemoryContextAllocZero(estate->es_query_cxt,
+									  sizeof(TupleTableSlot *) * b->size);
 	b->cid = GetCurrentCommandId(true);
 	return b;
 }
@@ -269,13 +406,13 @@ rows_begin(const char *table, const char *const *columns, int batch_size)
 RowBatch *
 unlock_rows_begin(int batch_size)
 {
-	return rows_begin("unlock_rows", unlock_rows_columns, batch_size);
+	return rows_begin("unlock_rows", unlock_rows_shape, batch_size);
 }
 
 RowBatch *
 ledger_begin(int batch_size)
 {
-	return rows_begin("ledger", ledger_columns, batch_size);
+	return rows_begin("ledger", ledger_shape, batch_size);
 }
 
 /*
@@ -288,7 +425,12 @@ rows_slot(RowBatch *b)
 	TupleTableSlot *slot;
 
 	if (b->slots[b->n] == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(b->estate->es_query_cxt);
+
 		b->slots[b->n] = table_slot_create(b->rel, NULL);
+		MemoryContextSwitchTo(old);
+	}
 	slot = b->slots[b->n];
 	ExecClearTuple(slot);
 	return slot;
@@ -303,23 +445,25 @@ rows_flush(RowBatch *b)
 	table_multi_insert(b->rel, b->slots, b->n, b->cid, 0, NULL);
 	for (int i = 0; i < b->n; i++)
 	{
-		List	   *recheck;
-
-		recheck = ExecInsertIndexTuples(b->rri, b->slots[i], b->estate,
-										false, false, NULL, NIL);
-		Assert(recheck == NIL);
-		list_free(recheck);
+		/* no deferred checks: check_table refuses their triggers */
+		list_free(ExecInsertIndexTuples(b->rri, b->slots[i], b->estate,
+										false, false, NULL, NIL));
 		ResetPerTupleExprContext(b->estate);
 		ExecClearTuple(b->slots[i]);
 	}
 	b->n = 0;
 }
 
-/* Adds the row filled in rows_slot's slot */
+/* Adds the row filled in rows_slot's slot, checking the constraints */
 void
 rows_add(RowBatch *b)
 {
 	ExecStoreVirtualTuple(b->slots[b->n]);
+	if (RelationGetDescr(b->rel)->constr != NULL)
+	{
+		ExecConstraints(b->rri, b->slots[b->n], b->estate);
+		ResetPerTupleExprContext(b->estate);
+	}
 	if (++b->n == b->size)
 		rows_flush(b);
 }
@@ -328,6 +472,8 @@ rows_add(RowBatch *b)
 void
 rows_end(RowBatch *b)
 {
+	Relation	rel = b->rel;
+
 	rows_flush(b);
 	for (int i = 0; i < b->size; i++)
 	{
@@ -335,10 +481,8 @@ rows_end(RowBatch *b)
 			ExecDropSingleTupleTableSlot(b->slots[i]);
 	}
 	ExecCloseIndices(b->rri);
-	FreeExecutorState(b->estate);
-	table_close(b->rel, NoLock);
-	pfree(b->slots);
-	pfree(b);
+	FreeExecutorState(b->estate);	/* b too */
+	table_close(rel, NoLock);
 }
 
 /* The value of enum label in the type of column attnum of b's table */
@@ -381,18 +525,20 @@ RowUpdate *
 rows_update_begin(KeyLookup which)
 {
 	const KeyIndex *k = &key_indexes[which];
+	Relation	rel;
+	ResultRelInfo *rri;
+	EState	   *estate = open_for_write(k->table, k->shape, USE_UPDATE, &rel, &rri);
+	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
 	RowUpdate  *ru = palloc0(sizeof(RowUpdate));
 
 	Assert(which == KEY_GRANT_LEFT || which == KEY_USAGE);
-	ru->rel = credits_table_open(k->table, RowExclusiveLock);
-	check_columns(ru->rel, k->columns);
-	ru->estate = CreateExecutorState();
-	ru->rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(ru->rri, ru->rel, 0, NULL, 0);
-	ExecOpenIndices(ru->rri, false);
+	ru->rel = rel;
+	ru->rri = rri;
+	ru->estate = estate;
 	ru->snapshot = rows_snapshot();
-	ru->oldslot = table_slot_create(ru->rel, NULL);
-	ru->newslot = table_slot_create(ru->rel, NULL);
+	ru->oldslot = table_slot_create(rel, NULL);
+	ru->newslot = table_slot_create(rel, NULL);
+	MemoryContextSwitchTo(old);
 	return ru;
 }
 
@@ -463,11 +609,12 @@ rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 void
 rows_update_end(RowUpdate *ru)
 {
+	Relation	rel = ru->rel;
+
 	ExecDropSingleTupleTableSlot(ru->oldslot);
 	ExecDropSingleTupleTableSlot(ru->newslot);
 	UnregisterSnapshot(ru->snapshot);
 	ExecCloseIndices(ru->rri);
-	FreeExecutorState(ru->estate);
-	table_close(ru->rel, NoLock);
-	pfree(ru);
+	FreeExecutorState(ru->estate);	/* ru too */
+	table_close(rel, NoLock);
 }

@@ -1,0 +1,94 @@
+--
+-- The extension reads and writes its own tables below the executor: a
+-- change a DBA makes that it would skip or misread is refused (55000),
+-- constraints are still checked, and indexes are still maintained
+--
+\i test/helpers.sql
+SET credits.clock = '2026-01-15T10:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('t1', 'R/2026-01-01/P1M', 100);
+INSERT INTO members (org, member) VALUES ('t1', 'ann');
+SELECT unlock('t1', 'ann', 'p1');
+
+CREATE FUNCTION public.audit() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN RETURN NEW; END $$;
+
+-- A trigger that an append would not fire
+BEGIN;
+CREATE TRIGGER audit AFTER INSERT ON credits.ledger
+	FOR EACH ROW EXECUTE FUNCTION public.audit();
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+SELECT pg_temp.err($$SELECT credits.unlock_many('t1', 'ann', ARRAY['p2', 'p3'])$$);
+ALTER TABLE credits.ledger DISABLE TRIGGER audit;
+SELECT unlock('t1', 'ann', 'p2');
+ROLLBACK;
+
+-- ... or an update of a counter would not fire; a DELETE trigger is no
+-- concern of a charge
+BEGIN;
+CREATE TRIGGER audit BEFORE UPDATE ON credits.usage
+	FOR EACH ROW EXECUTE FUNCTION public.audit();
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+BEGIN;
+CREATE TRIGGER audit BEFORE DELETE ON credits.usage
+	FOR EACH ROW EXECUTE FUNCTION public.audit();
+SELECT unlock('t1', 'ann', 'p2');
+ROLLBACK;
+
+-- Rules
+BEGIN;
+CREATE RULE noisy AS ON INSERT TO credits.ledger DO ALSO NOTIFY ledger_rule;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
+-- Other columns, types or collations
+BEGIN;
+ALTER TABLE credits.ledger ADD COLUMN extra int;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+BEGIN;
+ALTER TABLE credits.ledger ALTER COLUMN grant_id TYPE numeric;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+BEGIN;
+ALTER TABLE credits.ledger ALTER COLUMN note TYPE varchar(1000);
+SELECT pg_temp.err($$SELECT credits.refund('t1', 'p1', 'a note that is long')$$);
+ROLLBACK;
+BEGIN;
+ALTER TABLE credits.ledger ALTER COLUMN member TYPE text COLLATE "POSIX";
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
+-- Row-level security forced on the owner
+BEGIN;
+ALTER TABLE credits.grant_rows ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
+-- Uniqueness checked at commit (a trigger checks it)
+BEGIN;
+ALTER TABLE credits.unlock_rows ADD CONSTRAINT unique_later
+	UNIQUE (org, prospect, member) DEFERRABLE INITIALLY DEFERRED;
+SELECT regexp_replace(e, '_\d+', '_N')
+FROM pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$) e;
+ROLLBACK;
+
+-- Constraints a DBA adds are checked, as a statement would check them
+BEGIN;
+ALTER TABLE credits.unlock_rows ADD CONSTRAINT no_g CHECK (prospect <> 'g') NOT VALID;
+ALTER TABLE credits.ledger ADD CONSTRAINT short_notes CHECK (length(note) < 10) NOT VALID;
+SELECT e FROM pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'g')$$) e
+WHERE e NOT LIKE 'DETAIL%';
+SELECT e FROM pg_temp.err($$SELECT credits.unlock_many('t1', 'ann', ARRAY['f', 'g'])$$) e
+WHERE e NOT LIKE 'DETAIL%';
+SELECT e FROM pg_temp.err($$SELECT credits.refund('t1', 'p1', 'a note that is long')$$) e
+WHERE e NOT LIKE 'DETAIL%';
+SELECT unlock('t1', 'ann', 'f');
+ROLLBACK;
+
+-- Nothing of the refused calls is left, and the tables are whole again
+SELECT prospect FROM unlocks WHERE org = 't1' ORDER BY prospect;
+SELECT kind, amount, prospect FROM ledger WHERE org = 't1' ORDER BY id;
+SELECT unlock('t1', 'ann', 'p2');
+SELECT * FROM verify('t1');
+DROP FUNCTION public.audit();
