@@ -355,28 +355,25 @@ keyscan_end(KeyScan *ks)
 }
 
 /*
- * Sets found[i] for each of the n prospects that is unlocked for org: one
- * probe of unlock_rows' primary key (org, prospect) per prospect.  The
- * caller holds the org's lock, or answers only what a statement would.  A
- * join of the array with the table would let the planner read all of the
- * org's unlocks instead, a cost that grows with the org; this one does
- * not.
+ * Whether prospect is unlocked for org, as a statement would see it now:
+ * one probe of unlock_rows' primary key.  (unlock_many probes many with
+ * one KeyScan: a join of its array with the table would let the planner
+ * read all of the org's unlocks instead, a cost that grows with the org.)
  */
-void
-unlock_rows_probe(Datum org, int n, const Datum *prospects, bool *found)
+bool
+unlock_exists(Datum org, Datum prospect)
 {
 	Snapshot	snapshot = rows_snapshot();
 	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, snapshot);
 	Datum		key[2];
+	bool		found;
 
 	key[0] = org;
-	for (int i = 0; i < n; i++)
-	{
-		key[1] = prospects[i];
-		found[i] = keyscan_first(ks, key) != NULL;
-	}
+	key[1] = prospect;
+	found = keyscan_first(ks, key) != NULL;
 	keyscan_end(ks);
 	UnregisterSnapshot(snapshot);
+	return found;
 }
 
 /* ---------------------------------------------------------------------

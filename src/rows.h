@@ -102,8 +102,7 @@ extern KeyScan *keyscan_begin(KeyLookup which, Snapshot snapshot);
 extern TupleTableSlot *keyscan_first(KeyScan *ks, const Datum *values);
 extern TupleTableSlot *keyscan_next(KeyScan *ks);
 extern void keyscan_end(KeyScan *ks);
-extern void unlock_rows_probe(Datum org, int n, const Datum *prospects,
-							  bool *found);
+extern bool unlock_exists(Datum org, Datum prospect);
 
 /* An update of one row of grant_left or usage */
 typedef struct RowUpdate

@@ -35,6 +35,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 #include "org.h"
 #include "rows.h"
@@ -265,7 +266,6 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	TimestampTz now;
 	TimestampTz ustart;
 	TimestampTz uend;
-	bool		found;
 	bool		by_limit;
 	int64		left;
 	int64		debit_id;
@@ -279,12 +279,8 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	 * SERIALIZABLE always take the lock: their snapshot may predate a
 	 * refund, and the lock turns that into a serialization failure.
 	 */
-	if (!IsolationUsesXactSnapshot())
-	{
-		unlock_rows_probe(org, 1, &prospect, &found);
-		if (found)
-			return false;
-	}
+	if (!IsolationUsesXactSnapshot() && unlock_exists(org, prospect))
+		return false;
 
 	o = org_lock(org, false);
 	now = credits_now();
@@ -294,8 +290,7 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	org_ensure_plan_grant(o, now);
 
 	/* under the lock, a row already there means unlocked: nothing to pay */
-	unlock_rows_probe(org, 1, &prospect, &found);
-	if (found)
+	if (unlock_exists(org, prospect))
 		return false;
 
 	/*
@@ -346,11 +341,10 @@ credits_unlock(PG_FUNCTION_ARGS)
 typedef struct ManyItem
 {
 	text	   *prospect;
+	int64		debit_id;		/* the charge's ledger id */
 	bool		was_unlocked;	/* already unlocked before the call */
 	bool		charged;
-	const char *reason;
-	int64		debit_id;		/* the charge's ledger id */
-	int64		grant_id;		/* the grant it was paid from */
+	char		refused;		/* 'l'imit or 'c'redits, if not unlocked */
 } ManyItem;
 
 /* Orders prospect positions by text, then position */
@@ -433,8 +427,9 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	Datum		org = CStringGetTextDatum(o->org);
 	RowBatch   *b;
 	Datum		via;
-	int			i = 0;
+	int64	   *takes;
 	int64		done = 0;
+	int			g = 0;
 
 	if (n == 0)
 		return;
@@ -456,39 +451,38 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 
 	org_member_add_usage(o, m, member, n);
 
+	/* the grants in consumption order: how much each gives */
 	org_ensure_plan_grant(o, now);
+	takes = palloc0(sizeof(int64) * Max(o->ngrants, 1));
 	for (int g = 0; g < o->ngrants && done < n; g++)
 	{
 		GrantSlot  *slot = &o->grants[g];
-		int64		take;
 
 		if (!grant_spendable(slot, now))
 			continue;
-		take = Min(slot->remaining, n - done);
-		org_change_grant(o, slot, -take);
-		for (; take > 0; i++)
-		{
-			if (!items[i].charged)
-				continue;
-			items[i].grant_id = slot->id;
-			take--;
-			done++;
-		}
+		takes[g] = Min(slot->remaining, n - done);
+		org_change_grant(o, slot, -takes[g]);
+		done += takes[g];
 	}
 	if (done < n)
 		elog(ERROR, "not enough spendable grants although credits were counted");
 
+	/* one debit per unlock, from those grants in turn */
 	b = ledger_begin(UNLOCK_BATCH);
 	for (int k = 0; k < nitems; k++)
 	{
 		if (!items[k].charged)
 			continue;
+		while (takes[g] == 0)
+			g++;
+		takes[g]--;
 		ledger_add(b, org, items[k].debit_id, now, LEDGER_DEBIT, -1,
-				   items[k].grant_id, member, false,
+				   o->grants[g].id, member, false,
 				   PointerGetDatum(items[k].prospect), false,
 				   (Datum) 0, true, (Datum) 0, true);
 	}
 	rows_end(b);
+	pfree(takes);
 }
 
 PG_FUNCTION_INFO_V1(credits_unlock_many);
@@ -541,20 +535,20 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 
 	/* which are unlocked already */
 	{
-		Datum	   *keys = palloc(sizeof(Datum) * Max(nitems, 1));
-		bool	   *found = palloc(sizeof(bool) * Max(nitems, 1));
+		Snapshot	snapshot = rows_snapshot();
+		KeyScan    *ks = keyscan_begin(KEY_UNLOCK, snapshot);
+		Datum		key[2];
 
-		for (int i = 0; i < nitems; i++)
-			keys[i] = PointerGetDatum(items[i].prospect);
-		unlock_rows_probe(org, nitems, keys, found);
+		key[0] = org;
 		for (int i = 0; i < nitems; i++)
 		{
-			items[i].was_unlocked = found[i];
-			if (!found[i])
+			key[1] = PointerGetDatum(items[i].prospect);
+			items[i].was_unlocked = keyscan_first(ks, key) != NULL;
+			if (!items[i].was_unlocked)
 				due++;
 		}
-		pfree(keys);
-		pfree(found);
+		keyscan_end(ks);
+		UnregisterSnapshot(snapshot);
 	}
 
 	now = credits_now();
@@ -581,7 +575,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 				budget--;
 			}
 			else
-				items[i].reason = by_limit ? "limit" : "credits";
+				items[i].refused = by_limit ? 'l' : 'c';
 		}
 	}
 	charge_items(o, m, member, items, nitems, allowed, now, ustart);
@@ -598,8 +592,8 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 		values[0] = PointerGetDatum(items[i].prospect);
 		values[1] = BoolGetDatum(items[i].charged);
 		values[2] = BoolGetDatum(items[i].was_unlocked || items[i].charged);
-		if (items[i].reason)
-			values[3] = CStringGetTextDatum(items[i].reason);
+		if (items[i].refused)
+			values[3] = CStringGetTextDatum(items[i].refused == 'l' ? "limit" : "credits");
 		else
 			nulls[3] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
