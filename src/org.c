@@ -73,8 +73,22 @@ static CreditsQuery q_lock_org = {
 	1, {TEXTOID}, NULL
 };
 
-static CreditsQuery q_lock_org_skip = {
-	LOCK_ORG_SQL("SKIP LOCKED"),
+/*
+ * The first half of the lock alone: org_lock writes the state row itself
+ * (org_state_touch), and falls back to the statement above for an org
+ * without one.
+ */
+#define LOCK_ORGS_ROW_SQL(skip) \
+	"SELECT cycle, plan_credits, frozen, low_balance_threshold" \
+	"  FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE " skip
+
+static CreditsQuery q_lock_orgs_row = {
+	LOCK_ORGS_ROW_SQL(""),
+	1, {TEXTOID}, NULL
+};
+
+static CreditsQuery q_lock_orgs_row_skip = {
+	LOCK_ORGS_ROW_SQL("SKIP LOCKED"),
 	1, {TEXTOID}, NULL
 };
 
@@ -272,8 +286,9 @@ key_to_buf(Datum key, char *buf)
 
 /*
  * Reads an org's OrgInfo from the first row of the last statement, whose
- * columns are cycle, plan_credits, frozen, low_balance_threshold, cut_seq
- * and cycle_cut (CREDITS_CUT_SEQ_SQL); the cycle is copied into cxt.
+ * columns are cycle, plan_credits, frozen, low_balance_threshold, then
+ * (if the statement read the state row) cut_seq and cycle_cut
+ * (CREDITS_CUT_SEQ_SQL); the cycle is copied into cxt.
  */
 void
 org_read_info(OrgInfo *info, MemoryContext cxt)
@@ -291,6 +306,10 @@ org_read_info(OrgInfo *info, MemoryContext cxt)
 	d = credits_get(0, 4, &isnull);
 	info->has_threshold = !isnull;
 	info->threshold = isnull ? 0 : DatumGetInt64(d);
+	info->cut_seq = -1;
+	info->cycle_cut = DT_NOBEGIN;
+	if (SPI_tuptable->tupdesc->natts < 6)
+		return;
 	d = credits_get(0, 5, &isnull);
 	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
 	d = credits_get(0, 6, &isnull);
@@ -327,6 +346,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	char		key[CREDITS_KEY_MAXLEN + 1];
 	OrgEntry   *o;
 	bool		found;
+	bool		armed;
 	Datum		args[1];
 	OrgInfo		info;
 
@@ -339,7 +359,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	}
 
 	args[0] = org;
-	if (credits_run(skip_locked ? &q_lock_org_skip : &q_lock_org,
+	if (credits_run(skip_locked ? &q_lock_orgs_row_skip : &q_lock_orgs_row,
 					args, NULL, false, 1) == 0)
 	{
 		if (mode != ORG_LOCK_WAIT)
@@ -365,11 +385,20 @@ org_lock_mode(Datum org, OrgLockMode mode)
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 	org_read_info(&info, cache_context);
+	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq))
+	{
+		/* no state row yet: the whole lock in one statement */
+		if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
+			elog(ERROR, "organization \"%s\" disappeared", key);
+		pfree(info.cycle);
+		org_read_info(&info, cache_context);
+		armed = DatumGetBool(credits_get_notnull(0, 7));
+	}
 
 	o = hash_search(org_cache, key, HASH_ENTER, &found);
 	Assert(!found);
 	o->info = info;
-	o->armed = DatumGetBool(credits_get_notnull(0, 7));
+	o->armed = armed;
 	o->grants_loaded = false;
 	o->ngrants = 0;
 	o->maxgrants = 0;

@@ -75,12 +75,14 @@ typedef struct ColumnShape
 	const char *name;
 	Oid			type;
 	bool		c_collation;
+	bool		optional;		/* may be missing, with all after it */
 } ColumnShape;
 
-#define KEY(name)			{name, TEXTOID, true}
-#define COL(name, type)		{name, type, false}
-#define ENUM(name)			{name, InvalidOid, false}
-#define END					{NULL, InvalidOid, false}
+#define KEY(name)			{name, TEXTOID, true, false}
+#define COL(name, type)		{name, type, false, false}
+#define ENUM(name)			{name, InvalidOid, false, false}
+#define LATER(name, type)	{name, type, false, true}
+#define END					{NULL, InvalidOid, false, false}
 
 static const ColumnShape unlock_rows_shape[] = {
 	KEY("org"), KEY("prospect"), KEY("member"),
@@ -105,6 +107,11 @@ static const ColumnShape grant_rows_shape[] = {
 	COL("id", INT8OID), KEY("org"), ENUM("kind"),
 	COL("starts_at", TIMESTAMPTZOID), COL("expires_at", TIMESTAMPTZOID),
 	KEY("ref"), COL("created_at", TIMESTAMPTZOID), END
+};
+/* cut_seq came with 1.1; the library also serves 1.0's tables */
+static const ColumnShape org_state_shape[] = {
+	KEY("org"), COL("armed", BOOLOID), COL("cycle_cut", TIMESTAMPTZOID),
+	LATER("cut_seq", INT8OID), END
 };
 static const ColumnShape grant_left_shape[] = {
 	COL("grant_id", INT8OID), COL("amount", INT8OID),
@@ -188,7 +195,7 @@ check_table(Relation rel, const ColumnShape *shape, TableUse use)
 			table_changed(rel, psprintf("Column \"%s\" has another collation.", c->name));
 		natts++;
 	}
-	if (shape[natts].name != NULL)
+	if (shape[natts].name != NULL && !shape[natts].optional)
 		table_changed(rel, "Its columns are not the extension's.");
 	if (rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity)
 		table_changed(rel, "Row-level security is forced on its owner.");
@@ -272,6 +279,8 @@ static const KeyIndex key_indexes[] = {
 		{GRANT_ROWS_ORG}, {F_TEXTEQ}},
 	[KEY_GRANT_LEFT] = {"grant_left", grant_left_shape, "grant_left_grant", 1,
 		{GRANT_LEFT_GRANT_ID}, {F_INT8EQ}},
+	[KEY_ORG_STATE] = {"org_state", org_state_shape, "org_state_pkey", 1,
+		{ORG_STATE_ORG}, {F_TEXTEQ}},
 };
 
 /*
@@ -515,8 +524,9 @@ ledger_next_id(void)
  */
 
 /*
- * Starts an update of one row of grant_left or usage (KEY_GRANT_LEFT or
- * KEY_USAGE), below the executor.  The caller holds the org's lock.
+ * Starts an update of one row of grant_left, usage or org_state
+ * (KEY_GRANT_LEFT, KEY_USAGE, KEY_ORG_STATE), below the executor.  The
+ * caller holds the org's lock (or is taking it: org_state_touch).
  */
 RowUpdate *
 rows_update_begin(KeyLookup which)
@@ -528,7 +538,8 @@ rows_update_begin(KeyLookup which)
 	MemoryContext old = MemoryContextSwitchTo(estate->es_query_cxt);
 	RowUpdate  *ru = palloc0(sizeof(RowUpdate));
 
-	Assert(which == KEY_GRANT_LEFT || which == KEY_USAGE);
+	Assert(which == KEY_GRANT_LEFT || which == KEY_USAGE ||
+		   which == KEY_ORG_STATE);
 	ru->rel = rel;
 	ru->rri = rri;
 	ru->estate = estate;
@@ -555,6 +566,36 @@ rows_update_fetch(RowUpdate *ru, ItemPointer tid)
 }
 
 /*
+ * Writes ru->newslot as the new version of the row at *tid, as UPDATE
+ * would: the table's constraints checked, index entries added unless the
+ * update is HOT.  On success *tid is the new version.
+ */
+static TM_Result
+write_version(RowUpdate *ru, ItemPointer tid)
+{
+	TM_FailureData tmfd;
+	LockTupleMode lockmode;
+	bool		update_indexes;
+	TM_Result	result;
+
+	if (RelationGetDescr(ru->rel)->constr != NULL)
+		ExecConstraints(ru->rri, ru->newslot, ru->estate);
+	result = table_tuple_update(ru->rel, tid, ru->newslot,
+								GetCurrentCommandId(true), ru->snapshot,
+								InvalidSnapshot, true, &tmfd, &lockmode,
+								&update_indexes);
+	if (result == TM_Ok)
+	{
+		if (update_indexes)
+			list_free(ExecInsertIndexTuples(ru->rri, ru->newslot, ru->estate,
+											true, false, NULL, NIL));
+		*tid = ru->newslot->tts_tid;
+	}
+	ResetPerTupleExprContext(ru->estate);
+	return result;
+}
+
+/*
  * Adds delta to bigint column attnum of the fetched row, as UPDATE would:
  * the table's constraints checked, index entries added unless the update
  * is HOT.  Returns false, changing nothing, if a concurrent transaction
@@ -566,10 +607,6 @@ rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 				int64 *value)
 {
 	TupleDesc	desc = RelationGetDescr(ru->rel);
-	TM_FailureData tmfd;
-	LockTupleMode lockmode;
-	bool		update_indexes;
-	TM_Result	result;
 	int64		sum;
 
 	Assert(!TTS_EMPTY(ru->oldslot));
@@ -585,20 +622,8 @@ rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 	ru->newslot->tts_values[attnum - 1] = Int64GetDatum(sum);
 	ru->newslot->tts_isnull[attnum - 1] = false;
 	ExecStoreVirtualTuple(ru->newslot);
-	if (desc->constr != NULL)
-		ExecConstraints(ru->rri, ru->newslot, ru->estate);
-
-	result = table_tuple_update(ru->rel, tid, ru->newslot,
-								GetCurrentCommandId(true), ru->snapshot,
-								InvalidSnapshot, true, &tmfd, &lockmode,
-								&update_indexes);
-	if (result != TM_Ok)
+	if (write_version(ru, tid) != TM_Ok)
 		return false;
-	if (update_indexes)
-		list_free(ExecInsertIndexTuples(ru->rri, ru->newslot, ru->estate,
-										true, false, NULL, NIL));
-	ResetPerTupleExprContext(ru->estate);
-	*tid = ru->newslot->tts_tid;
 	*value = sum;
 	return true;
 }
@@ -614,4 +639,56 @@ rows_update_end(RowUpdate *ru)
 	ExecCloseIndices(ru->rri);
 	FreeExecutorState(ru->estate);	/* ru too */
 	table_close(rel, NoLock);
+}
+
+/*
+ * The second half of the org lock (SPEC section 7): writes the org's
+ * state row without changing it, now that the orgs row is locked, and
+ * reads it.  At REPEATABLE READ and SERIALIZABLE a row that a concurrent
+ * transaction wrote after the snapshot raises 40001, as UPDATE would.
+ * Returns false if the org has no state row yet, or if (at READ
+ * COMMITTED) the row changed under us; the caller then writes it with a
+ * statement.  cut_seq is -1 where the table lacks the column (1.0).
+ */
+bool
+org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
+				int64 *cut_seq)
+{
+	RowUpdate  *ru = rows_update_begin(KEY_ORG_STATE);
+	KeyScan    *ks = keyscan_begin(KEY_ORG_STATE, ru->snapshot);
+	TupleTableSlot *row = keyscan_first(ks, &org);
+	TupleDesc	desc = RelationGetDescr(ru->rel);
+	ItemPointerData tid;
+	TM_Result	result = TM_Invisible;
+
+	if (row != NULL)
+	{
+		slot_getallattrs(row);
+		tid = row->tts_tid;
+		ExecClearTuple(ru->newslot);
+		memcpy(ru->newslot->tts_values, row->tts_values, sizeof(Datum) * desc->natts);
+		memcpy(ru->newslot->tts_isnull, row->tts_isnull, sizeof(bool) * desc->natts);
+		ExecStoreVirtualTuple(ru->newslot);
+		result = write_version(ru, &tid);
+		if ((result == TM_Updated || result == TM_Deleted) &&
+			IsolationUsesXactSnapshot())
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update")));
+	}
+	if (result == TM_Ok)
+	{
+		Datum	   *values = ru->newslot->tts_values;
+		bool	   *nulls = ru->newslot->tts_isnull;
+
+		*armed = DatumGetBool(values[ORG_STATE_ARMED - 1]);
+		*cycle_cut = nulls[ORG_STATE_CYCLE_CUT - 1] ? DT_NOBEGIN :
+			DatumGetTimestampTz(values[ORG_STATE_CYCLE_CUT - 1]);
+		*cut_seq = (desc->natts < ORG_STATE_CUT_SEQ ||
+					nulls[ORG_STATE_CUT_SEQ - 1]) ? -1 :
+			DatumGetInt64(values[ORG_STATE_CUT_SEQ - 1]);
+	}
+	keyscan_end(ks);
+	rows_update_end(ru);
+	return result == TM_Ok;
 }

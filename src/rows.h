@@ -49,6 +49,12 @@
 #define GRANT_LEFT_AMOUNT		2
 #define GRANT_LEFT_REMAINING	3
 
+/* Columns of credits.org_state (cut_seq since 1.1) */
+#define ORG_STATE_ORG			1
+#define ORG_STATE_ARMED			2
+#define ORG_STATE_CYCLE_CUT		3
+#define ORG_STATE_CUT_SEQ		4
+
 /* Columns of credits.ledger */
 #define LEDGER_ID				1
 #define LEDGER_ORG				2
@@ -83,7 +89,8 @@ typedef enum KeyLookup
 	KEY_MEMBER,					/* members (org, member) */
 	KEY_USAGE,					/* usage (org, member, period_start) */
 	KEY_ORG_GRANTS,				/* grant_rows (org) */
-	KEY_GRANT_LEFT				/* grant_left (grant_id) */
+	KEY_GRANT_LEFT,				/* grant_left (grant_id) */
+	KEY_ORG_STATE				/* org_state (org) */
 } KeyLookup;
 
 typedef struct KeyScan
@@ -120,6 +127,8 @@ extern TupleTableSlot *rows_update_fetch(RowUpdate *ru, ItemPointer tid);
 extern bool rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum,
 							int64 delta, int64 *value);
 extern void rows_update_end(RowUpdate *ru);
+extern bool org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
+							int64 *cut_seq);
 
 extern RowBatch *unlock_rows_begin(int batch_size);
 extern RowBatch *ledger_begin(int batch_size);
