@@ -491,31 +491,47 @@ rows_end(RowBatch *b)
 	table_close(rel, NoLock);
 }
 
-/* The value of enum label in the type of column attnum of b's table */
+/*
+ * The value of enum label in the type of column attnum of b's table; the
+ * batch remembers the last one asked for.
+ */
 Datum
 rows_enum(RowBatch *b, int attnum, const char *label)
 {
-	Oid			typid = TupleDescAttr(RelationGetDescr(b->rel), attnum - 1)->atttypid;
-	Oid			value = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
-										ObjectIdGetDatum(typid),
-										CStringGetDatum(label));
+	Oid			typid;
+	Oid			value;
 
+	if (b->enum_label == label && b->enum_attnum == attnum)
+		return b->enum_value;
+	typid = TupleDescAttr(RelationGetDescr(b->rel), attnum - 1)->atttypid;
+	value = GetSysCacheOid2(ENUMTYPOIDNAME, Anum_pg_enum_oid,
+							ObjectIdGetDatum(typid), CStringGetDatum(label));
 	if (!OidIsValid(value))
 		elog(ERROR, "\"%s\" is not a value of the type of column %d of credits.%s",
 			 label, attnum, RelationGetRelationName(b->rel));
-	return ObjectIdGetDatum(value);
+	b->enum_label = label;
+	b->enum_attnum = attnum;
+	b->enum_value = ObjectIdGetDatum(value);
+	return b->enum_value;
 }
 
-/* A new ledger id, as the ledger's identity column would give */
-int64
-ledger_next_id(void)
+/* The sequence of the ledger's ids */
+Oid
+ledger_id_seq(void)
 {
 	Oid			nsp = get_namespace_oid("credits", false);
 	Oid			seq = get_relname_relid("ledger_id_seq", nsp);
 
 	if (!OidIsValid(seq))
 		elog(ERROR, "sequence credits.ledger_id_seq is missing");
-	return nextval_internal(seq, false);
+	return seq;
+}
+
+/* A new ledger id, as the ledger's identity column would give */
+int64
+ledger_next_id(void)
+{
+	return nextval_internal(ledger_id_seq(), false);
 }
 
 /* ---------------------------------------------------------------------

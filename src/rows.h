@@ -10,6 +10,7 @@
 
 #include "access/genam.h"
 #include "access/skey.h"
+#include "commands/sequence.h"
 #include "executor/tuptable.h"
 #include "nodes/execnodes.h"
 #include "storage/lockdefs.h"
@@ -80,6 +81,9 @@ typedef struct RowBatch
 	int			n;				/* rows waiting */
 	CommandId	cid;
 	Datum		actor;			/* the ledger's actor, once known */
+	const char *enum_label;		/* the last label rows_enum looked up */
+	int			enum_attnum;
+	Datum		enum_value;
 } RowBatch;
 
 /* Lookups by key: the index used, and the key columns given */
@@ -136,6 +140,7 @@ extern TupleTableSlot *rows_slot(RowBatch *b);
 extern void rows_add(RowBatch *b);
 extern void rows_end(RowBatch *b);
 extern Datum rows_enum(RowBatch *b, int attnum, const char *label);
+extern Oid	ledger_id_seq(void);
 extern int64 ledger_next_id(void);
 
 #endif							/* CREDITS_ROWS_H */

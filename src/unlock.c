@@ -430,6 +430,7 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	int64	   *takes;
 	int64		done = 0;
 	int			g = 0;
+	Oid			seq;
 
 	if (n == 0)
 		return;
@@ -439,11 +440,12 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 
 	b = unlock_rows_begin(UNLOCK_BATCH);
 	via = rows_enum(b, UNLOCK_ROWS_VIA, "unlock_many");
+	seq = ledger_id_seq();
 	for (int k = 0; k < nitems; k++)
 	{
 		if (!items[k].charged)
 			continue;
-		items[k].debit_id = ledger_next_id();
+		items[k].debit_id = nextval_internal(seq, false);
 		unlock_row_add(b, org, PointerGetDatum(items[k].prospect), member,
 					   false, now, ustart, items[k].debit_id, via);
 	}
