@@ -554,11 +554,15 @@ org_plan_period(const OrgInfo *info, TimestampTz t,
 
 /*
  * Plan credits in force at the start of a plan period, and the period's
- * entitlement: the largest value in force from then until now.
+ * entitlement: the largest value in force from then until now.  A caller
+ * that holds the org lock reads the history as committed now (at READ
+ * COMMITTED, changes committed while it waited for the lock); the status
+ * functions read it in their statement's snapshot.
  */
 void
-org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
-				TimestampTz now, int64 *at_start, int64 *entitlement)
+org_plan_values(Datum org, const OrgInfo *info, bool locked,
+				TimestampTz period_start, TimestampTz now,
+				int64 *at_start, int64 *entitlement)
 {
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -574,10 +578,10 @@ org_plan_values(Datum org, const OrgInfo *info, TimestampTz period_start,
 		args[4] = Int64GetDatum(info->cut_seq);
 		if (info->cut_seq < 0)
 			nulls[4] = 'n';
-		credits_run(&q_plan_values_cut, args, nulls, true, 1);
+		credits_run(&q_plan_values_cut, args, nulls, !locked, 1);
 	}
 	else
-		credits_run(&q_plan_values, args, NULL, true, 1);
+		credits_run(&q_plan_values, args, NULL, !locked, 1);
 	*at_start = DatumGetInt64(credits_get_notnull(0, 1));
 	d = credits_get(0, 2, &isnull);
 	*entitlement = *at_start;
@@ -750,8 +754,8 @@ uncreated_amount(OrgEntry *o, TimestampTz start, TimestampTz now)
 		int64		at_start;
 		int64		entitlement;
 
-		org_plan_values(CStringGetTextDatum(o->org), &o->info, start, now,
-						&at_start, &entitlement);
+		org_plan_values(CStringGetTextDatum(o->org), &o->info, true, start,
+						now, &at_start, &entitlement);
 		o->uncreated_start = start;
 		o->uncreated_amount = at_start;
 	}

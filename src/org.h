@@ -112,7 +112,7 @@ extern bool org_plan_period(const OrgInfo *info, TimestampTz t,
 							TimestampTz *start, TimestampTz *end);
 extern void org_usage_period(const OrgInfo *info, TimestampTz t,
 							 TimestampTz *start, TimestampTz *end);
-extern void org_plan_values(Datum org, const OrgInfo *info,
+extern void org_plan_values(Datum org, const OrgInfo *info, bool locked,
 							TimestampTz period_start, TimestampTz now,
 							int64 *at_start, int64 *entitlement);
 

@@ -140,7 +140,7 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 	{
 		int64		at_start;
 
-		org_plan_values(org, info, st->plan_start, now, &at_start,
+		org_plan_values(org, info, false, st->plan_start, now, &at_start,
 						&st->plan_credits);
 		/* never below what the period was granted (see plan_changed) */
 		if (plan_grant_exists && plan_grant_amount > st->plan_credits)

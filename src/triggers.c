@@ -366,7 +366,8 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 		int64		entitlement;
 
 		/* o->info still has the old plan_credits: values before this change */
-		org_plan_values(org, &o->info, start, now, &at_start, &entitlement);
+		org_plan_values(org, &o->info, true, start, now, &at_start,
+						&entitlement);
 
 		/*
 		 * Never below what the period was granted: the two agree for every
