@@ -38,6 +38,10 @@ UPDATE credits.org_state s
 ALTER TABLE credits.org_state SET (fillfactor = 50);
 ALTER TABLE credits.grant_left SET (fillfactor = 50);
 ALTER TABLE credits.usage SET (fillfactor = 50);
+-- Tables without a unique key are logged whole for logical replication,
+-- so that a publication of all tables can carry their updates
+ALTER TABLE credits.grant_left REPLICA IDENTITY FULL;
+ALTER TABLE credits.usage REPLICA IDENTITY FULL;
 
 -- Function forms of the admin's INSERT and UPDATE of credits.orgs and
 -- credits.members, for callers that reach the extension only through

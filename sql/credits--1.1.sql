@@ -396,6 +396,9 @@ CREATE TABLE credits.grant_left (
 	CHECK (remaining >= 0 AND remaining <= amount)
 ) WITH (fillfactor = 50);
 CREATE INDEX grant_left_grant ON credits.grant_left (grant_id);
+-- Without a unique key, logged whole for logical replication, so that a
+-- publication of all tables can carry its updates (usage too)
+ALTER TABLE credits.grant_left REPLICA IDENTITY FULL;
 
 CREATE VIEW credits.grants AS
 	SELECT g.id, g.org, g.kind, l.amount, l.remaining, g.starts_at,
@@ -437,6 +440,7 @@ CREATE TABLE credits.usage (
 	used bigint NOT NULL
 ) WITH (fillfactor = 50);
 CREATE INDEX usage_key ON credits.usage (org, member, period_start);
+ALTER TABLE credits.usage REPLICA IDENTITY FULL;
 
 -- The stored unlocks, behind the view credits.unlocks.  debit_id is the
 -- ledger id of the charge; usage_start the usage period it counts in; via

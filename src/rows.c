@@ -31,11 +31,15 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_collation.h"
+#include "catalog/pg_am.h"
 #include "catalog/pg_enum.h"
+#include "catalog/pg_proc.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "common/int.h"
@@ -180,37 +184,44 @@ check_table(Relation rel, const ColumnShape *shape, TableUse use)
 	if (slot < nchecked && (checked_uses[slot] & use) == use)
 		return;
 
-	for (int i = 0; i < desc->natts; i++)
+	/* the extension's columns first, then only columns dropped since */
+	for (; natts < desc->natts && shape[natts].name != NULL; natts++)
 	{
-		Form_pg_attribute att = TupleDescAttr(desc, i);
+		Form_pg_attribute att = TupleDescAttr(desc, natts);
 		const ColumnShape *c = &shape[natts];
 
-		if (c->name == NULL || att->attisdropped ||
-			strcmp(NameStr(att->attname), c->name) != 0)
+		if (att->attisdropped && c->optional)
+			break;
+		if (att->attisdropped || strcmp(NameStr(att->attname), c->name) != 0)
 			table_changed(rel, "Its columns are not the extension's.");
 		if (OidIsValid(c->type) ? att->atttypid != c->type
 			: !type_is_enum(att->atttypid))
 			table_changed(rel, psprintf("Column \"%s\" has another type.", c->name));
 		if (c->c_collation && att->attcollation != C_COLLATION_OID)
 			table_changed(rel, psprintf("Column \"%s\" has another collation.", c->name));
-		natts++;
 	}
 	if (shape[natts].name != NULL && !shape[natts].optional)
 		table_changed(rel, "Its columns are not the extension's.");
+	for (; natts < desc->natts; natts++)
+	{
+		if (!TupleDescAttr(desc, natts)->attisdropped)
+			table_changed(rel, "Its columns are not the extension's.");
+	}
 	if (rel->rd_rel->relrowsecurity && rel->rd_rel->relforcerowsecurity)
 		table_changed(rel, "Row-level security is forced on its owner.");
 	if (use != USE_READ && rel->rd_rel->relhasrules)
 		table_changed(rel, "It has rules.");
 	if (use != USE_READ && rel->trigdesc != NULL)
 	{
-		Oid			nsp = get_namespace_oid("credits", false);
+		Oid			extension = get_extension_oid("credits", false);
 
 		for (int i = 0; i < rel->trigdesc->numtriggers; i++)
 		{
 			Trigger    *t = &rel->trigdesc->triggers[i];
 
+			/* the extension's own trigger functions: it knows them */
 			if (t->tgenabled == TRIGGER_DISABLED ||
-				get_func_namespace(t->tgfoid) == nsp)
+				getExtensionOfObject(ProcedureRelationId, t->tgfoid) == extension)
 				continue;
 			if (((use & USE_INSERT) && TRIGGER_FOR_INSERT(t->tgtype)) ||
 				((use & USE_UPDATE) && TRIGGER_FOR_UPDATE(t->tgtype)))
@@ -249,6 +260,8 @@ open_for_write(const char *table, const ColumnShape *shape, TableUse use,
 
 	*rel = credits_table_open(table, RowExclusiveLock);
 	check_table(*rel, shape, use);
+	/* what INSERT or UPDATE refuses for a published table */
+	CheckCmdReplicaIdentity(*rel, use == USE_UPDATE ? CMD_UPDATE : CMD_INSERT);
 	*rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(*rri, *rel, 0, NULL, 0);
 	ExecOpenIndices(*rri, false);
@@ -313,13 +326,19 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 		elog(ERROR, "index credits.%s is missing", k->index);
 	ks->index = index_open(indexid, AccessShareLock);
 	if (ks->index->rd_index->indrelid != RelationGetRelid(ks->heap) ||
+		ks->index->rd_rel->relam != BTREE_AM_OID ||
+		!ks->index->rd_index->indisvalid ||
+		RelationGetIndexPredicate(ks->index) != NIL ||
 		IndexRelationGetNumberOfKeyAttributes(ks->index) < k->nkeys)
-		elog(ERROR, "index credits.%s is not the one this library uses", k->index);
+		table_changed(ks->heap, psprintf("Index \"%s\" is not the extension's.",
+										 k->index));
 	for (int i = 0; i < k->nkeys; i++)
 	{
-		if (ks->index->rd_index->indkey.values[i] != k->attnums[i])
-			elog(ERROR, "index credits.%s is not the one this library uses",
-				 k->index);
+		if (ks->index->rd_index->indkey.values[i] != k->attnums[i] ||
+			(k->procs[i] == F_TEXTEQ &&
+			 ks->index->rd_indcollation[i] != C_COLLATION_OID))
+			table_changed(ks->heap, psprintf("Index \"%s\" is not the extension's.",
+											 k->index));
 		/* text columns are COLLATE "C", which ScanKeyInit gives */
 		ScanKeyInit(&ks->keys[i], i + 1, BTEqualStrategyNumber, k->procs[i],
 					(Datum) 0);
@@ -439,6 +458,9 @@ rows_slot(RowBatch *b)
 	}
 	slot = b->slots[b->n];
 	ExecClearTuple(slot);
+	/* columns dropped since the extension created the table stay NULL */
+	memset(slot->tts_isnull, true,
+		   sizeof(bool) * slot->tts_tupleDescriptor->natts);
 	return slot;
 }
 

@@ -456,15 +456,15 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	/* the grants in consumption order: how much each gives */
 	org_ensure_plan_grant(o, now);
 	takes = palloc0(sizeof(int64) * Max(o->ngrants, 1));
-	for (int g = 0; g < o->ngrants && done < n; g++)
+	for (int k = 0; k < o->ngrants && done < n; k++)
 	{
-		GrantSlot  *slot = &o->grants[g];
+		GrantSlot  *slot = &o->grants[k];
 
 		if (!grant_spendable(slot, now))
 			continue;
-		takes[g] = Min(slot->remaining, n - done);
-		org_change_grant(o, slot, -takes[g]);
-		done += takes[g];
+		takes[k] = Min(slot->remaining, n - done);
+		org_change_grant(o, slot, -takes[k]);
+		done += takes[k];
 	}
 	if (done < n)
 		elog(ERROR, "not enough spendable grants although credits were counted");

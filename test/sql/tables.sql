@@ -59,6 +59,45 @@ ALTER TABLE credits.ledger ALTER COLUMN member TYPE text COLLATE "POSIX";
 SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
 ROLLBACK;
 
+-- A column added and dropped again is no change
+BEGIN;
+ALTER TABLE credits.ledger ADD COLUMN extra int;
+ALTER TABLE credits.ledger DROP COLUMN extra;
+ALTER TABLE credits.unlock_rows ADD COLUMN extra int;
+ALTER TABLE credits.unlock_rows DROP COLUMN extra;
+SELECT unlock('t1', 'ann', 'p2');
+SELECT count(*) FROM unlock_many('t1', 'ann', ARRAY['p3', 'p4']);
+SELECT kind, amount, prospect FROM ledger WHERE org = 't1' AND prospect > 'p1' ORDER BY id;
+ROLLBACK;
+
+-- A trigger function in schema credits is not the extension's own
+BEGIN;
+CREATE FUNCTION credits.audit() RETURNS trigger LANGUAGE plpgsql
+AS $$ BEGIN RETURN NEW; END $$;
+CREATE TRIGGER audit AFTER INSERT ON credits.ledger
+	FOR EACH ROW EXECUTE FUNCTION credits.audit();
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
+-- An index the lookups rely on, made partial
+BEGIN;
+DROP INDEX credits.usage_key;
+CREATE INDEX usage_key ON credits.usage (org, member, period_start) WHERE used > 0;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
+-- A publication of all tables carries the counters' updates (the tables
+-- without a unique key are logged whole); one that could not is refused
+-- as UPDATE refuses it
+BEGIN;
+SET client_min_messages = error;
+CREATE PUBLICATION everything FOR ALL TABLES;
+RESET client_min_messages;
+SELECT unlock('t1', 'ann', 'p2');
+ALTER TABLE credits.usage REPLICA IDENTITY NOTHING;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p3')$$);
+ROLLBACK;
+
 -- Row-level security forced on the owner
 BEGIN;
 ALTER TABLE credits.grant_rows ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
