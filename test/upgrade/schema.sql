@@ -35,7 +35,8 @@ SELECT line FROM (
 			LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation AND a.attcollation <> 100
 			WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') ||
 		coalesce(' view=' || pg_catalog.pg_get_viewdef(c.oid), '') ||
-		coalesce(' options=' || pg_catalog.array_to_string(c.reloptions, ','), '')
+		coalesce(' options=' || pg_catalog.array_to_string(c.reloptions, ','), '') ||
+		' replica_identity=' || c.relreplident::text
 	FROM pg_catalog.pg_class c
 	WHERE c.relnamespace = 'credits'::regnamespace
 	UNION ALL
