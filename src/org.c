@@ -393,6 +393,18 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		pfree(info.cycle);
 		org_read_info(&info, cache_context);
 		armed = DatumGetBool(credits_get_notnull(0, 7));
+
+		/*
+		 * A member change writes no state row that is not there, so the
+		 * write above cannot tell a REPEATABLE READ snapshot that one
+		 * happened since: look.
+		 */
+		if (IsolationUsesXactSnapshot() && org_members_changed(org))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("A member of organization \"%s\" changed after this transaction began.",
+							   key)));
 	}
 
 	o = hash_search(org_cache, key, HASH_ENTER, &found);

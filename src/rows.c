@@ -285,6 +285,8 @@ static const KeyIndex key_indexes[] = {
 		{UNLOCK_ROWS_ORG, UNLOCK_ROWS_PROSPECT}, {F_TEXTEQ, F_TEXTEQ}},
 	[KEY_MEMBER] = {"members", members_shape, "members_pkey", 2,
 		{MEMBERS_ORG, MEMBERS_MEMBER}, {F_TEXTEQ, F_TEXTEQ}},
+	[KEY_ORG_MEMBERS] = {"members", members_shape, "members_pkey", 1,
+		{MEMBERS_ORG}, {F_TEXTEQ}},
 	[KEY_USAGE] = {"usage", usage_shape, "usage_key", 3,
 		{USAGE_ORG, USAGE_MEMBER, USAGE_PERIOD_START},
 	{F_TEXTEQ, F_TEXTEQ, F_TIMESTAMPTZ_EQ}},
@@ -729,4 +731,48 @@ org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 	keyscan_end(ks);
 	rows_update_end(ru);
 	return result == TM_Ok;
+}
+
+/* The ctids of org's members rows seen in snapshot, in index order */
+static List *
+member_versions(Datum org, Snapshot snapshot)
+{
+	KeyScan    *ks = keyscan_begin(KEY_ORG_MEMBERS, snapshot);
+	List	   *tids = NIL;
+
+	for (TupleTableSlot *row = keyscan_first(ks, &org); row != NULL;
+		 row = keyscan_next(ks))
+	{
+		ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+		*tid = row->tts_tid;
+		tids = lappend(tids, tid);
+	}
+	keyscan_end(ks);
+	return tids;
+}
+
+/*
+ * Whether a member of org was added, changed or deleted by a transaction
+ * that committed after this transaction's snapshot: the org lock of a
+ * member change writes nothing for an org that has no state row yet, so
+ * the first lock of such an org at REPEATABLE READ or SERIALIZABLE asks
+ * this instead.
+ */
+bool
+org_members_changed(Datum org)
+{
+	Snapshot	mine = rows_snapshot();
+	Snapshot	latest = RegisterSnapshot(GetLatestSnapshot());
+	List	   *a = member_versions(org, mine);
+	List	   *b = member_versions(org, latest);
+	bool		changed = list_length(a) != list_length(b);
+
+	for (int i = 0; !changed && i < list_length(a); i++)
+		changed = !ItemPointerEquals(list_nth(a, i), list_nth(b, i));
+	list_free_deep(a);
+	list_free_deep(b);
+	UnregisterSnapshot(latest);
+	UnregisterSnapshot(mine);
+	return changed;
 }

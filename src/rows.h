@@ -91,6 +91,7 @@ typedef enum KeyLookup
 {
 	KEY_UNLOCK,					/* unlock_rows (org, prospect) */
 	KEY_MEMBER,					/* members (org, member) */
+	KEY_ORG_MEMBERS,			/* members (org) */
 	KEY_USAGE,					/* usage (org, member, period_start) */
 	KEY_ORG_GRANTS,				/* grant_rows (org) */
 	KEY_GRANT_LEFT,				/* grant_left (grant_id) */
@@ -131,6 +132,7 @@ extern TupleTableSlot *rows_update_fetch(RowUpdate *ru, ItemPointer tid);
 extern bool rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum,
 							int64 delta, int64 *value);
 extern void rows_update_end(RowUpdate *ru);
+extern bool org_members_changed(Datum org);
 extern bool org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 							int64 *cut_seq);
 
