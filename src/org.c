@@ -670,6 +670,35 @@ append_slot(OrgEntry *o)
 	return &o->grants[o->ngrants++];
 }
 
+/* Adds the grant in row (of grant_rows) with its credits left */
+static void
+load_grant(OrgEntry *o, TupleTableSlot *row, KeyScan *left)
+{
+	GrantSlot  *g;
+	TupleTableSlot *l;
+	bool		isnull;
+	Datum		d;
+	int64		id;
+
+	id = DatumGetInt64(slot_getattr(row, GRANT_ROWS_ID, &isnull));
+	d = Int64GetDatum(id);
+	l = keyscan_first(left, &d);
+	if (l == NULL)
+		return;					/* damage verify() reports */
+
+	g = append_slot(o);
+	g->id = id;
+	g->kind = kind_of(slot_getattr(row, GRANT_ROWS_KIND, &isnull));
+	g->starts_at = DatumGetTimestampTz(slot_getattr(row, GRANT_ROWS_STARTS_AT,
+													&isnull));
+	d = slot_getattr(row, GRANT_ROWS_EXPIRES_AT, &isnull);
+	g->expires_at = timestamptz_or_noend(d, isnull);
+	g->amount = DatumGetInt64(slot_getattr(l, GRANT_LEFT_AMOUNT, &isnull));
+	g->remaining = DatumGetInt64(slot_getattr(l, GRANT_LEFT_REMAINING,
+											  &isnull));
+	g->tid = l->tts_tid;
+}
+
 /* Loads the grants that have not expired at the clock */
 void
 org_load_grants(OrgEntry *o, TimestampTz now)
@@ -688,36 +717,12 @@ org_load_grants(OrgEntry *o, TimestampTz now)
 	left = keyscan_begin(KEY_GRANT_LEFT, snapshot);
 	key = CStringGetTextDatum(o->org);
 	o->ngrants = 0;
-	for (TupleTableSlot *row = keyscan_first(grants, &key); row != NULL;
-		 row = keyscan_next(grants))
+	/* those expiring later, then those never expiring */
+	for (int never = 0; never <= 1; never++)
 	{
-		GrantSlot  *g;
-		TupleTableSlot *l;
-		bool		isnull;
-		Datum		d;
-		TimestampTz expires_at;
-		int64		id;
-
-		d = slot_getattr(row, GRANT_ROWS_EXPIRES_AT, &isnull);
-		expires_at = timestamptz_or_noend(d, isnull);
-		if (expires_at <= now)
-			continue;
-		id = DatumGetInt64(slot_getattr(row, GRANT_ROWS_ID, &isnull));
-		d = Int64GetDatum(id);
-		l = keyscan_first(left, &d);
-		if (l == NULL)
-			continue;			/* damage verify() reports */
-
-		g = append_slot(o);
-		g->id = id;
-		g->kind = kind_of(slot_getattr(row, GRANT_ROWS_KIND, &isnull));
-		g->starts_at = DatumGetTimestampTz(slot_getattr(row, GRANT_ROWS_STARTS_AT,
-														&isnull));
-		g->expires_at = expires_at;
-		g->amount = DatumGetInt64(slot_getattr(l, GRANT_LEFT_AMOUNT, &isnull));
-		g->remaining = DatumGetInt64(slot_getattr(l, GRANT_LEFT_REMAINING,
-												  &isnull));
-		g->tid = l->tts_tid;
+		for (TupleTableSlot *row = keyscan_unexpired(grants, key, now, never);
+			 row != NULL; row = keyscan_next(grants))
+			load_grant(o, row, left);
 	}
 	keyscan_end(left);
 	keyscan_end(grants);

@@ -290,8 +290,8 @@ static const KeyIndex key_indexes[] = {
 	[KEY_USAGE] = {"usage", usage_shape, "usage_key", 3,
 		{USAGE_ORG, USAGE_MEMBER, USAGE_PERIOD_START},
 	{F_TEXTEQ, F_TEXTEQ, F_TIMESTAMPTZ_EQ}},
-	[KEY_ORG_GRANTS] = {"grant_rows", grant_rows_shape, "grant_rows_org_expiry", 1,
-		{GRANT_ROWS_ORG}, {F_TEXTEQ}},
+	[KEY_ORG_GRANTS] = {"grant_rows", grant_rows_shape, "grant_rows_org_expiry", 2,
+		{GRANT_ROWS_ORG, GRANT_ROWS_EXPIRES_AT}, {F_TEXTEQ, F_TIMESTAMPTZ_GT}},
 	[KEY_GRANT_LEFT] = {"grant_left", grant_left_shape, "grant_left_grant", 1,
 		{GRANT_LEFT_GRANT_ID}, {F_INT8EQ}},
 	[KEY_ORG_STATE] = {"org_state", org_state_shape, "org_state_pkey", 1,
@@ -361,6 +361,28 @@ keyscan_first(KeyScan *ks, const Datum *values)
 	for (int i = 0; i < ks->nkeys; i++)
 		ks->keys[i].sk_argument = values[i];
 	index_rescan(ks->scan, ks->keys, ks->nkeys, NULL, 0);
+	return keyscan_next(ks);
+}
+
+/*
+ * The first grant of org (a KEY_ORG_GRANTS scan) that expires after now,
+ * or with never_expiring, that never expires; keyscan_next gives the
+ * rest.  Expired grants, however many an org collects, are not read.
+ */
+TupleTableSlot *
+keyscan_unexpired(KeyScan *ks, Datum org, TimestampTz now,
+				  bool never_expiring)
+{
+	Assert(ks->nkeys == 2);
+	ks->keys[0].sk_argument = org;
+	if (never_expiring)
+		ScanKeyEntryInitialize(&ks->keys[1], SK_ISNULL | SK_SEARCHNULL, 2,
+							   InvalidStrategy, InvalidOid, InvalidOid,
+							   InvalidOid, (Datum) 0);
+	else
+		ScanKeyInit(&ks->keys[1], 2, BTGreaterStrategyNumber,
+					F_TIMESTAMPTZ_GT, TimestampTzGetDatum(now));
+	index_rescan(ks->scan, ks->keys, 2, NULL, 0);
 	return keyscan_next(ks);
 }
 

@@ -93,7 +93,8 @@ typedef enum KeyLookup
 	KEY_MEMBER,					/* members (org, member) */
 	KEY_ORG_MEMBERS,			/* members (org) */
 	KEY_USAGE,					/* usage (org, member, period_start) */
-	KEY_ORG_GRANTS,				/* grant_rows (org) */
+	KEY_ORG_GRANTS,				/* grant_rows (org, expires_at): see
+								 * keyscan_unexpired */
 	KEY_GRANT_LEFT,				/* grant_left (grant_id) */
 	KEY_ORG_STATE				/* org_state (org) */
 } KeyLookup;
@@ -113,6 +114,8 @@ extern Snapshot rows_snapshot(void);
 extern KeyScan *keyscan_begin(KeyLookup which, Snapshot snapshot);
 extern TupleTableSlot *keyscan_first(KeyScan *ks, const Datum *values);
 extern TupleTableSlot *keyscan_next(KeyScan *ks);
+extern TupleTableSlot *keyscan_unexpired(KeyScan *ks, Datum org,
+										 TimestampTz now, bool never_expiring);
 extern void keyscan_end(KeyScan *ks);
 extern bool unlock_exists(Datum org, Datum prospect);
 
