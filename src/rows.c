@@ -237,9 +237,14 @@ check_table(Relation rel, const ColumnShape *shape, TableUse use)
 	}
 	if (slot == nchecked)
 	{
-		if (nchecked == CHECKED_MAX)
+		/* a free place: a table forgotten since (dropped, say), or a new one */
+		for (slot = 0; slot < nchecked && checked_uses[slot] != 0; slot++)
+			;
+		if (slot == CHECKED_MAX)
 			return;
-		checked_rel[nchecked++] = relid;
+		if (slot == nchecked)
+			nchecked++;
+		checked_rel[slot] = relid;
 		checked_uses[slot] = 0;
 	}
 	checked_uses[slot] |= use;
