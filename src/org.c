@@ -443,7 +443,20 @@ org_lock_for_member(Datum org, Datum member)
 		args[0] = org;
 		if (credits_run(&q_lock_org_row, args, NULL, false, 1) == 0)
 			return false;
-		credits_run(&q_touch_state, args, NULL, false, 0);
+
+		/*
+		 * No state row in a REPEATABLE READ snapshot, but one committed
+		 * since (the org was charged): nothing here to write, so that a
+		 * transaction deciding on this member later would not see the
+		 * change conflict.  Refuse it instead.
+		 */
+		if (credits_run(&q_touch_state, args, NULL, false, 0) == 0 &&
+			IsolationUsesXactSnapshot() && org_state_exists_now(org))
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("Organization \"%s\" was charged after this transaction began.",
+							   key)));
 	}
 	else if (o->members != NULL)
 	{

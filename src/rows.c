@@ -803,3 +803,24 @@ org_members_changed(Datum org)
 	UnregisterSnapshot(mine);
 	return changed;
 }
+
+/*
+ * Whether org has a state row committed now, whatever this transaction's
+ * snapshot shows: a member change at REPEATABLE READ whose snapshot
+ * predates the row asks this, having found nothing to write.
+ */
+bool
+org_state_exists_now(Datum org)
+{
+	Snapshot	latest;
+	KeyScan    *ks;
+	bool		found;
+
+	CommandCounterIncrement();
+	latest = RegisterSnapshot(GetLatestSnapshot());
+	ks = keyscan_begin(KEY_ORG_STATE, latest);
+	found = keyscan_first(ks, &org) != NULL;
+	keyscan_end(ks);
+	UnregisterSnapshot(latest);
+	return found;
+}

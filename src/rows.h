@@ -136,6 +136,7 @@ extern bool rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum,
 							int64 delta, int64 *value);
 extern void rows_update_end(RowUpdate *ru);
 extern bool org_members_changed(Datum org);
+extern bool org_state_exists_now(Datum org);
 extern bool org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 							int64 *cut_seq);
 
