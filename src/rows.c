@@ -347,8 +347,10 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 			table_changed(ks->heap, psprintf("Index \"%s\" is not the extension's.",
 											 k->index));
 		/* text columns are COLLATE "C", which ScanKeyInit gives */
-		ScanKeyInit(&ks->keys[i], i + 1, BTEqualStrategyNumber, k->procs[i],
-					(Datum) 0);
+		ScanKeyInit(&ks->keys[i], i + 1,
+					k->procs[i] == F_TIMESTAMPTZ_GT ? BTGreaterStrategyNumber
+					: BTEqualStrategyNumber,
+					k->procs[i], (Datum) 0);
 	}
 	ks->nkeys = k->nkeys;
 	ks->slot = table_slot_create(ks->heap, NULL);
@@ -364,7 +366,10 @@ TupleTableSlot *
 keyscan_first(KeyScan *ks, const Datum *values)
 {
 	for (int i = 0; i < ks->nkeys; i++)
+	{
+		Assert(ks->keys[i].sk_strategy == BTEqualStrategyNumber);
 		ks->keys[i].sk_argument = values[i];
+	}
 	index_rescan(ks->scan, ks->keys, ks->nkeys, NULL, 0);
 	return keyscan_next(ks);
 }
@@ -497,9 +502,14 @@ rows_slot(RowBatch *b)
 static void
 rows_flush(RowBatch *b)
 {
+	MemoryContext old;
+
 	if (b->n == 0)
 		return;
+	/* its work space (toasted copies, say) goes with the next reset */
+	old = MemoryContextSwitchTo(GetPerTupleMemoryContext(b->estate));
 	table_multi_insert(b->rel, b->slots, b->n, b->cid, 0, NULL);
+	MemoryContextSwitchTo(old);
 	for (int i = 0; i < b->n; i++)
 	{
 		/* no deferred checks: check_table refuses their triggers */
