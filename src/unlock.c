@@ -15,7 +15,8 @@
  * reserved ledger id; it fires even for rows ON CONFLICT then skips, so it
  * never charges.  The AFTER ROW trigger, which fires only for rows really
  * inserted, charges.  A row that arrives with its ledger id already set
- * (pg_restore's COPY, or this file's own inserts) is stored as it is.
+ * (pg_restore's COPY) is stored as it is.  The functions here write their
+ * rows below the executor (rows.c), where no trigger fires.
  *
  *-------------------------------------------------------------------------
  */
@@ -814,7 +815,7 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	tuple = trigdata->tg_trigtuple;
 	desc = RelationGetDescr(rel);
 
-	/* a stored row arriving as it is (restore, or our own inserts) */
+	/* a stored row arriving as it is (pg_restore's COPY) */
 	heap_getattr(tuple, column(rel, "debit_id"), desc, &isnull);
 	if (!isnull)
 		return PointerGetDatum(tuple);
