@@ -49,34 +49,32 @@ static HTAB *org_cache = NULL;
 static bool protected_writes = false;
 
 /*
- * The org lock in one statement: the orgs row FOR NO KEY UPDATE first
- * (the INSERT reads it before writing), then the state row written.
- * Returns no row for an unknown org (or, with SKIP LOCKED, a locked one).
+ * The whole org lock in one statement: the orgs row FOR NO KEY UPDATE
+ * first (the INSERT reads it before writing), then the state row written,
+ * created if the org has none yet.  Returns no row for an unknown org.
+ * org_lock uses it for an org without a state row; org_reload to re-read.
  *
  * org_state.cut_seq is read by name from the row's JSON form: extension
  * 1.0's table lacks the column, and this library also serves databases
  * that have not yet run ALTER EXTENSION UPDATE (see CREDITS_CUT_SEQ_SQL).
  */
-#define LOCK_ORG_SQL(skip) \
-	"WITH o AS MATERIALIZED (" \
-	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold" \
-	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE " skip ")" \
-	"INSERT INTO credits.org_state AS s (org)" \
-	"  SELECT o.org FROM o" \
-	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed" \
-	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o)," \
-	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o)," \
-	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed"
-
 static CreditsQuery q_lock_org = {
-	LOCK_ORG_SQL(""),
+	"WITH o AS MATERIALIZED ("
+	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold"
+	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE)"
+	"INSERT INTO credits.org_state AS s (org)"
+	"  SELECT o.org FROM o"
+	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed"
+	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o),"
+	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o),"
+	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed",
 	1, {TEXTOID}, NULL
 };
 
 /*
- * The first half of the lock alone: org_lock writes the state row itself
- * (org_state_touch), and falls back to the statement above for an org
- * without one.
+ * The first half of the lock alone: org_lock then writes the state row
+ * itself (org_state_touch, rows.c), and falls back to the statement above
+ * for an org without one.
  */
 #define LOCK_ORGS_ROW_SQL(skip) \
 	"SELECT cycle, plan_credits, frozen, low_balance_threshold" \
