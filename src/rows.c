@@ -341,16 +341,22 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 										 k->index));
 	for (int i = 0; i < k->nkeys; i++)
 	{
+		StrategyNumber strategy = k->procs[i] == F_TIMESTAMPTZ_GT ?
+			BTGreaterStrategyNumber : BTEqualStrategyNumber;
+		Oid			type = TupleDescAttr(RelationGetDescr(ks->heap),
+										 k->attnums[i] - 1)->atttypid;
+		Oid			op = get_opfamily_member(ks->index->rd_opfamily[i],
+											 type, type, strategy);
+
+		/* the key column, compared byte for byte, by the usual operator */
 		if (ks->index->rd_index->indkey.values[i] != k->attnums[i] ||
 			(k->procs[i] == F_TEXTEQ &&
-			 ks->index->rd_indcollation[i] != C_COLLATION_OID))
+			 ks->index->rd_indcollation[i] != C_COLLATION_OID) ||
+			!OidIsValid(op) || get_opcode(op) != k->procs[i])
 			table_changed(ks->heap, psprintf("Index \"%s\" is not the extension's.",
 											 k->index));
 		/* text columns are COLLATE "C", which ScanKeyInit gives */
-		ScanKeyInit(&ks->keys[i], i + 1,
-					k->procs[i] == F_TIMESTAMPTZ_GT ? BTGreaterStrategyNumber
-					: BTEqualStrategyNumber,
-					k->procs[i], (Datum) 0);
+		ScanKeyInit(&ks->keys[i], i + 1, strategy, k->procs[i], (Datum) 0);
 	}
 	ks->nkeys = k->nkeys;
 	ks->slot = table_slot_create(ks->heap, NULL);
