@@ -98,6 +98,20 @@ ALTER TABLE credits.usage REPLICA IDENTITY NOTHING;
 SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p3')$$);
 ROLLBACK;
 
+-- ... or given an operator class whose equality is another function
+BEGIN;
+CREATE FUNCTION public.same_text(text, text) RETURNS boolean
+	LANGUAGE internal IMMUTABLE STRICT AS 'texteq';
+CREATE OPERATOR public.=== (LEFTARG = text, RIGHTARG = text, FUNCTION = public.same_text);
+CREATE OPERATOR CLASS public.other_text_ops FOR TYPE text USING btree AS
+	OPERATOR 1 pg_catalog.<, OPERATOR 2 pg_catalog.<=, OPERATOR 3 public.===,
+	OPERATOR 4 pg_catalog.>=, OPERATOR 5 pg_catalog.>,
+	FUNCTION 1 pg_catalog.bttextcmp(text, text);
+DROP INDEX credits.usage_key;
+CREATE INDEX usage_key ON credits.usage (org public.other_text_ops, member, period_start);
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'p2')$$);
+ROLLBACK;
+
 -- Row-level security forced on the owner
 BEGIN;
 ALTER TABLE credits.grant_rows ENABLE ROW LEVEL SECURITY, FORCE ROW LEVEL SECURITY;
