@@ -1010,8 +1010,7 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 	m = hash_search(o->members, key, HASH_ENTER, &found);
 	if (!found)
 	{
-		Snapshot	snapshot = rows_snapshot();
-		KeyScan    *ks = keyscan_begin(KEY_MEMBER, snapshot);
+		KeyScan    *ks = keyscan_begin(KEY_MEMBER, NULL);
 		TupleTableSlot *row;
 		Datum		key[2];
 
@@ -1037,7 +1036,6 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 			m->period_limit = 0;
 		}
 		keyscan_end(ks);
-		UnregisterSnapshot(snapshot);
 		if (m->exists)
 			org_member_usage(o, m, usage_start);
 	}
@@ -1048,15 +1046,13 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 void
 org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start)
 {
-	Snapshot	snapshot;
 	KeyScan    *ks;
 	TupleTableSlot *row;
 	Datum		key[3];
 
 	if (m->usage_loaded && m->usage_start == start)
 		return;
-	snapshot = rows_snapshot();
-	ks = keyscan_begin(KEY_USAGE, snapshot);
+	ks = keyscan_begin(KEY_USAGE, NULL);
 	key[0] = CStringGetTextDatum(o->org);
 	key[1] = CStringGetTextDatum(m->member);
 	key[2] = TimestampTzGetDatum(start);
@@ -1074,7 +1070,6 @@ org_member_usage(OrgEntry *o, MemberSlot *m, TimestampTz start)
 	else
 		m->used = 0;
 	keyscan_end(ks);
-	UnregisterSnapshot(snapshot);
 }
 
 /* Adds delta to the member's usage in the loaded usage period */

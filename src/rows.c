@@ -317,7 +317,7 @@ rows_snapshot(void)
 
 /*
  * Starts lookups of rows by key through one index (see KeyLookup), seen
- * in snapshot.
+ * in snapshot, or with NULL in a rows_snapshot() of its own.
  */
 KeyScan *
 keyscan_begin(KeyLookup which, Snapshot snapshot)
@@ -359,6 +359,8 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 		ScanKeyInit(&ks->keys[i], i + 1, strategy, k->procs[i], (Datum) 0);
 	}
 	ks->nkeys = k->nkeys;
+	if (snapshot == NULL)
+		snapshot = ks->own_snapshot = rows_snapshot();
 	ks->slot = table_slot_create(ks->heap, NULL);
 	ks->scan = index_beginscan(ks->heap, ks->index, snapshot, ks->nkeys, 0);
 	return ks;
@@ -417,6 +419,8 @@ keyscan_end(KeyScan *ks)
 {
 	index_endscan(ks->scan);
 	ExecDropSingleTupleTableSlot(ks->slot);
+	if (ks->own_snapshot != NULL)
+		UnregisterSnapshot(ks->own_snapshot);
 	index_close(ks->index, AccessShareLock);
 	table_close(ks->heap, AccessShareLock);
 	pfree(ks);
@@ -431,8 +435,7 @@ keyscan_end(KeyScan *ks)
 bool
 unlock_exists(Datum org, Datum prospect)
 {
-	Snapshot	snapshot = rows_snapshot();
-	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, snapshot);
+	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
 	Datum		key[2];
 	bool		found;
 
@@ -440,7 +443,6 @@ unlock_exists(Datum org, Datum prospect)
 	key[1] = prospect;
 	found = keyscan_first(ks, key) != NULL;
 	keyscan_end(ks);
-	UnregisterSnapshot(snapshot);
 	return found;
 }
 
@@ -648,6 +650,18 @@ rows_update_fetch(RowUpdate *ru, ItemPointer tid)
 	return ru->oldslot;
 }
 
+/* Stores a copy of row's columns in ru->newslot, to be changed and written */
+static void
+copy_to_new(RowUpdate *ru, TupleTableSlot *row)
+{
+	int			natts = RelationGetDescr(ru->rel)->natts;
+
+	slot_getallattrs(row);
+	ExecClearTuple(ru->newslot);
+	memcpy(ru->newslot->tts_values, row->tts_values, sizeof(Datum) * natts);
+	memcpy(ru->newslot->tts_isnull, row->tts_isnull, sizeof(bool) * natts);
+}
+
 /*
  * Writes ru->newslot as the new version of the row at *tid, as UPDATE
  * would: the table's constraints checked, index entries added unless the
@@ -689,7 +703,6 @@ bool
 rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 				int64 *value)
 {
-	TupleDesc	desc = RelationGetDescr(ru->rel);
 	int64		sum;
 
 	Assert(!TTS_EMPTY(ru->oldslot));
@@ -699,9 +712,7 @@ rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("bigint out of range")));
 
-	ExecClearTuple(ru->newslot);
-	memcpy(ru->newslot->tts_values, ru->oldslot->tts_values, sizeof(Datum) * desc->natts);
-	memcpy(ru->newslot->tts_isnull, ru->oldslot->tts_isnull, sizeof(bool) * desc->natts);
+	copy_to_new(ru, ru->oldslot);
 	ru->newslot->tts_values[attnum - 1] = Int64GetDatum(sum);
 	ru->newslot->tts_isnull[attnum - 1] = false;
 	ExecStoreVirtualTuple(ru->newslot);
@@ -746,11 +757,8 @@ org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 
 	if (row != NULL)
 	{
-		slot_getallattrs(row);
 		tid = row->tts_tid;
-		ExecClearTuple(ru->newslot);
-		memcpy(ru->newslot->tts_values, row->tts_values, sizeof(Datum) * desc->natts);
-		memcpy(ru->newslot->tts_isnull, row->tts_isnull, sizeof(bool) * desc->natts);
+		copy_to_new(ru, row);
 		ExecStoreVirtualTuple(ru->newslot);
 		result = write_version(ru, &tid);
 		if ((result == TM_Updated || result == TM_Deleted) &&

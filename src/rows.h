@@ -107,6 +107,7 @@ typedef struct KeyScan
 	TupleTableSlot *slot;
 	int			nkeys;
 	ScanKeyData keys[3];
+	Snapshot	own_snapshot;	/* taken by keyscan_begin, if any */
 } KeyScan;
 
 extern Relation credits_table_open(const char *name, LOCKMODE mode);

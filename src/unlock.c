@@ -36,7 +36,6 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
-#include "utils/snapmgr.h"
 
 #include "org.h"
 #include "rows.h"
@@ -538,8 +537,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 
 	/* which are unlocked already */
 	{
-		Snapshot	snapshot = rows_snapshot();
-		KeyScan    *ks = keyscan_begin(KEY_UNLOCK, snapshot);
+		KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
 		Datum		key[2];
 
 		key[0] = org;
@@ -551,7 +549,6 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 				due++;
 		}
 		keyscan_end(ks);
-		UnregisterSnapshot(snapshot);
 	}
 
 	now = credits_now();
