@@ -865,8 +865,12 @@ FROM (
 			  UNION ALL
 			  SELECT gr.org, dl.prospect
 			  FROM credits.grant_rows gr
-			  JOIN credits.ledger dl ON gr.ref = 'refund:' || dl.id
-			  WHERE gr.kind = 'adjustment' AND ($1 IS NULL OR gr.org = $1)) x
+			  JOIN credits.ledger dl
+				ON dl.id = CASE WHEN gr.ref ~ '^refund:[0-9]{1,18}$'
+								THEN pg_catalog.substr(gr.ref, 8)::bigint END
+			   AND dl.org = gr.org AND dl.kind = 'debit'
+			  WHERE gr.kind = 'adjustment' AND gr.expires_at IS NOT NULL
+				AND ($1 IS NULL OR gr.org = $1)) x
 		GROUP BY x.org, x.prospect) r
 		ON r.org = coalesce(d.org, u.org) AND r.prospect = coalesce(d.prospect, u.prospect)
 ) c
@@ -948,6 +952,12 @@ AS 'MODULE_PATHNAME', 'credits_members_before'
 LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
+CREATE FUNCTION credits.members_truncate()
+RETURNS trigger
+AS 'MODULE_PATHNAME', 'credits_members_truncate'
+LANGUAGE C SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp;
+
 CREATE FUNCTION credits.unlock_rows_before()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_unlock_rows_before'
@@ -968,6 +978,8 @@ CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();
 CREATE TRIGGER members_before BEFORE INSERT OR UPDATE OR DELETE ON credits.members
 	FOR EACH ROW EXECUTE FUNCTION credits.members_before();
+CREATE TRIGGER members_truncate BEFORE TRUNCATE ON credits.members
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.members_truncate();
 
 CREATE TRIGGER ledger_protect BEFORE UPDATE OR DELETE ON credits.ledger
 	FOR EACH ROW EXECUTE FUNCTION credits.protect('always');

@@ -98,7 +98,10 @@ require_not_null(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be null", what)));
+				 errmsg("%s cannot be null", what),
+				 errdetail("Argument %d, %s, is required; null was given.",
+						   argno + 1, what),
+				 errhint("Pass a value for %s.", what)));
 }
 
 /* An expiry given for new credits must lie ahead of the clock */
@@ -248,6 +251,7 @@ credits_grant_referral(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("organization \"%s\" cannot refer itself",
 						TextDatumGetCString(org)),
+				 errdetail("referred and org are the same key."),
 				 errhint("referred is the key of the new customer who signed up through the link.")));
 	credits_require_clock_writes();
 
@@ -380,13 +384,16 @@ credits_adjust(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("amount cannot be zero"),
+				 errdetail("An adjustment adds or removes 1 to " INT64_FORMAT " credits.",
+						   CREDITS_AMOUNT_MAX),
 				 errhint("A positive amount adds credits, a negative one removes them.")));
 	if (amount < -CREDITS_AMOUNT_MAX || amount > CREDITS_AMOUNT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("amount is out of range"),
 				 errdetail("The amount is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per call.",
-						   amount, CREDITS_AMOUNT_MAX)));
+						   amount, CREDITS_AMOUNT_MAX),
+				 errhint("Split a larger adjustment over several calls, each with its own ref.")));
 	credits_require_clock_writes();
 
 	SPI_connect();
@@ -453,7 +460,9 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 	if (credits_run(&q_grant_org, args, NULL, false, 1) != 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("grant " INT64_FORMAT " does not exist", grant_id)));
+				 errmsg("grant " INT64_FORMAT " does not exist", grant_id),
+				 errdetail("No row of credits.grants has id " INT64_FORMAT ".", grant_id),
+				 errhint("Look the grant up in credits.grants.")));
 	org = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
 	o = org_lock(org, false);
 	now = credits_now();
@@ -507,6 +516,7 @@ max_orgs_arg(FunctionCallInfo fcinfo)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("max_orgs cannot be negative"),
+				 errdetail("max_orgs is %d.", max_orgs),
 				 errhint("Pass NULL for no limit.")));
 	return max_orgs;
 }

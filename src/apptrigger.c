@@ -49,6 +49,7 @@ misuse(TriggerData *td, const char *what)
 			 errmsg("trigger \"%s\" on table \"%s\" must be %s",
 					td->tg_trigger->tgname,
 					RelationGetRelationName(td->tg_relation), what),
+			 errdetail("credits.unlock_trigger() charges rows after they are written."),
 			 errhint("Create it with credits.attach_unlock_trigger().")));
 }
 
@@ -67,7 +68,8 @@ trigger_column(TriggerData *td, int argno, bool is_key)
 				 errmsg("column \"%s\" of table \"%s\" does not exist",
 						name, RelationGetRelationName(rel)),
 				 errdetail("Argument %d of trigger \"%s\" names it.",
-						   argno + 1, td->tg_trigger->tgname)));
+						   argno + 1, td->tg_trigger->tgname),
+				 errhint("Recreate the trigger with credits.attach_unlock_trigger(), which checks the columns.")));
 	if (!is_key)
 		return attnum;
 
@@ -131,6 +133,7 @@ key_datum(TriggerData *td, const char *value, int argno, const char *what)
 				 errmsg("%s column \"%s\" of table \"%s\" is null in a row that unlocks a prospect",
 						what, td->tg_trigger->tgargs[argno],
 						RelationGetRelationName(td->tg_relation)),
+				 errdetail("The row is not marked as a free upload, so it unlocks its prospect for its organization."),
 				 errhint("A row that is not a free upload needs its org and prospect.")));
 	key = CStringGetTextDatum(value);
 	credits_check_key(key, false, what);
@@ -153,7 +156,9 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("credits.unlock_trigger() can only be called as a trigger")));
+				 errmsg("credits.unlock_trigger() can only be called as a trigger"),
+				 errdetail("It charges the rows of an app table as they are written."),
+				 errhint("Attach it with credits.attach_unlock_trigger().")));
 	td = (TriggerData *) fcinfo->context;
 	if (!TRIGGER_FIRED_AFTER(td->tg_event))
 		misuse(td, "an AFTER trigger");

@@ -466,7 +466,8 @@ step_months(Interval *step)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cycle step must be at least one month"),
-				 errdetail("The step is %d months.", step->month)));
+				 errdetail("The step is %d months.", step->month),
+				 errhint("Use a step such as interval '1 month' or interval '1 year'.")));
 	return step->month;
 }
 
@@ -487,7 +488,9 @@ make_cycle(Timestamp anchor, Interval *step, bool periods_null, int32 periods,
 	if (TIMESTAMP_NOT_FINITE(anchor))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
-				 errmsg("cycle anchor must be a finite timestamp")));
+				 errmsg("cycle anchor must be a finite timestamp"),
+				 errdetail("The anchor is infinite."),
+				 errhint("Anchor the cycle on the sign-up time.")));
 	if (anchor % USECS_PER_SEC != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -529,7 +532,10 @@ require_arg(FunctionCallInfo fcinfo, int argno, const char *what)
 	if (PG_ARGISNULL(argno))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("cycle %s cannot be null", what)));
+				 errmsg("cycle %s cannot be null", what),
+				 errdetail("Argument %d, %s, is required; null was given.",
+						   argno + 1, what),
+				 errhint("Only the number of periods may be null, for an open-ended cycle.")));
 }
 
 PG_FUNCTION_INFO_V1(credits_cycle_make);
@@ -567,7 +573,9 @@ credits_cycle_from(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(start))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
-				 errmsg("cycle start must be a finite timestamp")));
+				 errmsg("cycle start must be a finite timestamp"),
+				 errdetail("The start is infinite."),
+				 errhint("Start the cycle at the sign-up time.")));
 	zone_arg = text_to_cstring(PG_GETARG_TEXT_PP(3));
 	zone = canonical_zone_name(zone_arg);
 	if (zone == NULL)

@@ -193,8 +193,13 @@ static CreditsQuery q_set_armed = {
  * ---------------------------------------------------------------------
  */
 
-static void
-forget_everything(void)
+/*
+ * Drops everything cached about every org; the next operation on an org
+ * locks and reads it again.  For a rollback, and for a TRUNCATE of orgs
+ * or members, which changes rows without row triggers.
+ */
+void
+org_forget_all(void)
 {
 	if (cache_context != NULL)
 		MemoryContextDelete(cache_context);
@@ -228,7 +233,7 @@ org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	if (event == SUBXACT_EVENT_ABORT_SUB)
 	{
-		forget_everything();
+		org_forget_all();
 		protected_writes = false;
 	}
 }
@@ -402,7 +407,8 @@ org_lock_mode(Datum org, OrgLockMode mode)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access due to concurrent update"),
 					 errdetail("A member of organization \"%s\" changed after this transaction began.",
-							   key)));
+							   key),
+					 errhint("Retry the transaction.")));
 	}
 
 	o = hash_search(org_cache, key, HASH_ENTER, &found);
@@ -454,7 +460,8 @@ org_lock_for_member(Datum org, Datum member)
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 					 errmsg("could not serialize access due to concurrent update"),
 					 errdetail("Organization \"%s\" was charged after this transaction began.",
-							   key)));
+							   key),
+					 errhint("Retry the transaction.")));
 	}
 	else if (o->members != NULL)
 	{
@@ -1198,7 +1205,8 @@ org_check_total(OrgEntry *o, TimestampTz now, int64 adding)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("organization \"%s\" would hold too many credits", o->org),
 				 errdetail("It has " INT64_FORMAT " spendable credits; adding " INT64_FORMAT " would pass the limit of " INT64_FORMAT ".",
-						   left, adding, CREDITS_TOTAL_MAX)));
+						   left, adding, CREDITS_TOTAL_MAX),
+				 errhint("Add the credits once the organization has spent some.")));
 }
 
 /* ZC001, with the next renewal in the hint when there is one */

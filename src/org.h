@@ -103,6 +103,7 @@ typedef enum OrgLockMode
 extern OrgEntry *org_lock(Datum org, bool skip_locked);
 extern OrgEntry *org_lock_mode(Datum org, OrgLockMode mode);
 extern bool org_lock_for_member(Datum org, Datum member);
+extern void org_forget_all(void);
 extern void org_forget(const char *org);
 extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);

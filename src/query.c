@@ -98,13 +98,19 @@ credits_check_key(Datum key, bool isnull, const char *what)
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s cannot be null", what)));
+				 errmsg("%s cannot be null", what),
+				 errdetail("The %s key is null; keys are 1 to %d bytes.",
+						   what, CREDITS_KEY_MAXLEN),
+				 errhint("Pass the %s's key as text.", what)));
 	t = DatumGetTextPP(key);
 	len = VARSIZE_ANY_EXHDR(t);
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s cannot be empty", what)));
+				 errmsg("%s cannot be empty", what),
+				 errdetail("The key is 0 bytes long; keys are 1 to %d bytes.",
+						   CREDITS_KEY_MAXLEN),
+				 errhint("Pass the %s's key as text.", what)));
 	if (len > CREDITS_KEY_MAXLEN)
 		ereport(ERROR,
 				(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
@@ -122,11 +128,14 @@ credits_check_amount(int64 amount, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must be positive", what),
-				 errdetail("The %s is " INT64_FORMAT ".", what, amount)));
+				 errdetail("The %s is " INT64_FORMAT ".", what, amount),
+				 errhint("Give a whole number of credits from 1 to " INT64_FORMAT ".",
+						 CREDITS_AMOUNT_MAX)));
 	if (amount > CREDITS_AMOUNT_MAX)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("%s is out of range", what),
 				 errdetail("The %s is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per grant or call.",
-						   what, amount, CREDITS_AMOUNT_MAX)));
+						   what, amount, CREDITS_AMOUNT_MAX),
+				 errhint("Split a larger amount over several calls.")));
 }

@@ -710,7 +710,10 @@ rows_update_add(RowUpdate *ru, ItemPointer tid, int attnum, int64 delta,
 							delta, &sum))
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("bigint out of range")));
+				 errmsg("bigint out of range"),
+				 errdetail("Adding " INT64_FORMAT " to a counter of \"%s\" overflows.",
+						   delta, RelationGetRelationName(ru->rel)),
+				 errhint("Run credits.verify() to look for damage.")));
 
 	copy_to_new(ru, ru->oldslot);
 	ru->newslot->tts_values[attnum - 1] = Int64GetDatum(sum);
@@ -765,7 +768,9 @@ org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 			IsolationUsesXactSnapshot())
 			ereport(ERROR,
 					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
-					 errmsg("could not serialize access due to concurrent update")));
+					 errmsg("could not serialize access due to concurrent update"),
+					 errdetail("Another transaction changed the organization after this one began."),
+					 errhint("Retry the transaction.")));
 	}
 	if (result == TM_Ok)
 	{

@@ -263,7 +263,9 @@ credits_usage_period(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(at))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the instant must be finite")));
+				 errmsg("the instant must be finite"),
+				 errdetail("Usage periods are bounded; infinity has none."),
+				 errhint("Pass a finite timestamp.")));
 	SPI_connect();
 	compute_status(org, &st, &info);
 	org_usage_period(&info, at, &start, &end);
@@ -271,7 +273,9 @@ credits_usage_period(PG_FUNCTION_ARGS)
 	if (TIMESTAMP_NOT_FINITE(start) || TIMESTAMP_NOT_FINITE(end))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
-				 errmsg("the usage period containing that instant is out of range")));
+				 errmsg("the usage period containing that instant is out of range"),
+				 errdetail("The period starts or ends beyond the timestamp range."),
+				 errhint("Pass an instant nearer the organization's cycle anchor.")));
 	result = range_datum(start, end);
 	PG_RETURN_DATUM(result);
 }

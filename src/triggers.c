@@ -113,6 +113,42 @@ static CreditsQuery q_set_cut_seq = {
 	1, {TEXTOID}, NULL
 };
 
+/*
+ * Charges dated at the instant of a plan restart belong to the usage
+ * period the restart starts (SPEC: a charge counts in the period that
+ * contains its unlocked_at): moves them there from the period they were
+ * counted in.  Nothing is dated after the restart, which is never dated
+ * before the org's latest entry.
+ */
+static CreditsQuery q_move_cut_usage = {
+	"WITH moved AS ("
+	"  SELECT u.member, u.usage_start, count(*) AS n"
+	"    FROM credits.ledger l"
+	"    JOIN credits.unlock_rows u ON u.org = l.org AND u.prospect = l.prospect"
+	"     AND u.debit_id = l.id"
+	"   WHERE l.org = $1 AND l.at = $2 AND l.kind = 'debit' AND u.usage_start < $2"
+	"   GROUP BY u.member, u.usage_start"
+	"), per_member AS ("
+	"  SELECT member, sum(n)::bigint AS n FROM moved GROUP BY member"
+	"), taken AS ("
+	"  UPDATE credits.usage s SET used = s.used - m.n FROM moved m"
+	"   WHERE s.org = $1 AND s.member = m.member AND s.period_start = m.usage_start"
+	"), added AS ("
+	"  UPDATE credits.usage s SET used = s.used + p.n FROM per_member p"
+	"   WHERE s.org = $1 AND s.member = p.member AND s.period_start = $2"
+	"  RETURNING s.member"
+	"), inserted AS ("
+	"  INSERT INTO credits.usage (org, member, period_start, used)"
+	"  SELECT $1, p.member, $2, p.n FROM per_member p"
+	"   WHERE p.member NOT IN (SELECT member FROM added)"
+	")"
+	"UPDATE credits.unlock_rows u SET usage_start = $2"
+	"  FROM credits.ledger l"
+	" WHERE l.org = $1 AND l.at = $2 AND l.kind = 'debit' AND u.org = $1"
+	"   AND u.prospect = l.prospect AND u.debit_id = l.id AND u.usage_start < $2",
+	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+};
+
 static CreditsQuery q_rearm = {
 	"UPDATE credits.org_state SET armed = true WHERE org = $1",
 	1, {TEXTOID}, NULL
@@ -133,7 +169,9 @@ trigger_data(FunctionCallInfo fcinfo, const char *name)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager", name)));
+				 errmsg("function \"%s\" was not called by trigger manager", name),
+				 errdetail("It is a trigger function of the credits extension."),
+				 errhint("Do not call it directly.")));
 	return (TriggerData *) fcinfo->context;
 }
 
@@ -238,12 +276,14 @@ check_org_row(TriggerData *td, HeapTuple tuple)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("cycle cannot be null"),
+				 errdetail("Every organization has a billing cycle."),
 				 errhint("Give the organization its billing cycle, for example credits.cycle_from(now(), '1 month').")));
 	d = attr(td, tuple, "plan_credits", &isnull);
 	if (isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("plan_credits cannot be null"),
+				 errdetail("plan_credits is the number of credits each plan period grants."),
 				 errhint("Use 0 for an organization without a plan.")));
 	if (!isnull)
 	{
@@ -253,19 +293,22 @@ check_org_row(TriggerData *td, HeapTuple tuple)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("plan_credits cannot be negative"),
-					 errdetail("plan_credits is " INT64_FORMAT ".", v)));
+					 errdetail("plan_credits is " INT64_FORMAT ".", v),
+					 errhint("Use 0 for an organization without a plan.")));
 		if (v > CREDITS_AMOUNT_MAX)
 			ereport(ERROR,
 					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 					 errmsg("plan_credits is out of range"),
 					 errdetail("plan_credits is " INT64_FORMAT "; at most " INT64_FORMAT " credits are allowed per period.",
-							   v, CREDITS_AMOUNT_MAX)));
+							   v, CREDITS_AMOUNT_MAX),
+					 errhint("Grant more with credits.grant_one_time() or credits.adjust().")));
 	}
 	d = attr(td, tuple, "low_balance_threshold", &isnull);
 	if (!isnull && DatumGetInt64(d) < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("low_balance_threshold cannot be negative"),
+				 errdetail("low_balance_threshold is " INT64_FORMAT ".", DatumGetInt64(d)),
 				 errhint("Set it to NULL to turn the low-balance signal off.")));
 }
 
@@ -333,6 +376,20 @@ credits_orgs_truncate(PG_FUNCTION_ARGS)
 					   "Freeze organizations, or end their contracts, instead.");
 	credits_run(&q_forget_all, NULL, NULL, false, 0);
 	SPI_finish();
+	org_forget_all();
+	return PointerGetDatum(NULL);
+}
+
+/*
+ * BEFORE TRUNCATE ON credits.members, FOR EACH STATEMENT: members cached
+ * by this transaction are gone.
+ */
+PG_FUNCTION_INFO_V1(credits_members_truncate);
+Datum
+credits_members_truncate(PG_FUNCTION_ARGS)
+{
+	trigger_data(fcinfo, "credits_members_truncate");
+	org_forget_all();
 	return PointerGetDatum(NULL);
 }
 
@@ -470,6 +527,9 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	args[0] = org;
 	args[1] = TimestampTzGetDatum(now);
 	credits_run(&q_set_cut, args, NULL, false, 0);
+	credits_allow_protected_writes(true);
+	credits_run(&q_move_cut_usage, args, NULL, false, 0);
+	credits_allow_protected_writes(false);
 	return true;
 }
 
@@ -562,6 +622,7 @@ credits_members_before(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("period_limit cannot be negative"),
+					 errdetail("period_limit is " INT64_FORMAT ".", DatumGetInt64(d)),
 					 errhint("Set it to NULL for no limit.")));
 	}
 	credits_require_clock_writes();

@@ -214,9 +214,10 @@ charge_unlock(OrgEntry *o, MemberSlot *m, Datum member, Datum prospect,
 /* Raises the error for a charge the allowance refused */
 static void
 report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
-			   bool by_limit, int64 left, int64 needed)
+			   int64 left, int64 needed)
 {
-	if (by_limit)
+	/* SPEC's order: the member's limit (ZC002) before the credits (ZC001) */
+	if (m->has_limit && m->period_limit - m->used < needed)
 		report_limit(o, m, uend, needed);
 	org_report_no_credits(o, now, left, needed);
 }
@@ -306,7 +307,7 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
 						 &by_limit, &left) < 1)
-		report_refused(o, m, now, uend, by_limit, left, 1);
+		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
 	return true;
@@ -513,18 +514,23 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("prospects cannot be null")));
+				 errmsg("prospects cannot be null"),
+				 errdetail("Argument 3, prospects, is required; null was given."),
+				 errhint("Pass an array of prospect keys; an empty array unlocks nothing.")));
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("partial cannot be null")));
+				 errmsg("partial cannot be null"),
+				 errdetail("Argument 4, partial, is required; null was given."),
+				 errhint("Pass false to pay for all new prospects or none, true to pay while credits last.")));
 	input = PG_GETARG_ARRAYTYPE_P(2);
 	partial = PG_GETARG_BOOL(3);
 	if (ARR_NDIM(input) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("prospects must be a one-dimensional array"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(input))));
+				 errdetail("The array has %d dimensions.", ARR_NDIM(input)),
+				 errhint("Pass the prospects as a flat array of text.")));
 	credits_require_clock_writes();
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -558,7 +564,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 		allowed = charge_allowance(o, &m, member, member_null, now, ustart,
 								   due, &by_limit, &left);
 		if (!partial && allowed < due)
-			report_refused(o, m, now, uend, by_limit, left, due);
+			report_refused(o, m, now, uend, left, due);
 	}
 
 	/* decide in input order, then write */
@@ -765,7 +771,9 @@ check_trigger(FunctionCallInfo fcinfo, const char *name)
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("function \"%s\" was not called by trigger manager", name)));
+				 errmsg("function \"%s\" was not called by trigger manager", name),
+				 errdetail("It is a trigger function of the credits extension."),
+				 errhint("Do not call it directly.")));
 }
 
 static int
@@ -794,8 +802,6 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	bool		isnull;
 	Datum		org;
 	bool		org_null;
-	Datum		member;
-	bool		member_null;
 	Datum		prospect;
 	bool		prospect_null;
 	OrgEntry   *o;
@@ -818,12 +824,9 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 		return PointerGetDatum(tuple);
 
 	org = heap_getattr(tuple, column(rel, "org"), desc, &org_null);
-	member = heap_getattr(tuple, column(rel, "member"), desc, &member_null);
 	prospect = heap_getattr(tuple, column(rel, "prospect"), desc, &prospect_null);
 	credits_check_key(org, org_null, "organization");
 	credits_check_key(prospect, prospect_null, "prospect");
-	if (!member_null)
-		credits_check_key(member, false, "member");
 	heap_getattr(tuple, column(rel, "unlocked_at"), desc, &isnull);
 	if (!isnull)
 		ereport(ERROR,
@@ -835,7 +838,9 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	if (!isnull)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("usage_start cannot be set")));
+				 errmsg("usage_start cannot be set"),
+				 errdetail("The extension sets usage_start from the clock."),
+				 errhint("Insert only org, member and prospect.")));
 	credits_require_clock_writes();
 
 	SPI_connect();
@@ -909,7 +914,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 	org_usage_period(&o->info, now, &ustart_now, &uend);
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
 						 &by_limit, &left) < 1)
-		report_refused(o, m, now, uend, by_limit, left, 1);
+		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
 	SPI_finish();

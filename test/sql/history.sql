@@ -61,3 +61,12 @@ SELECT regexp_replace(e, '\(\d+,', '(N,')
 FROM pg_temp.err($$SELECT credits.refund('h2', 'p1')$$) e;
 SELECT is_unlocked('h2', 'p1'), (SELECT count(*) FROM ledger WHERE org = 'h2') AS entries,
 	(SELECT remaining FROM grants WHERE org = 'h2') AS remaining;
+
+-- verify() tells a refund's grant from an adjustment whose ref merely has
+-- the same form
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('h3', 'R/2026-01-01/P1M', 3);
+INSERT INTO members (org, member) VALUES ('h3', 'alice');
+SELECT unlock('h3', 'alice', 'p1');
+SELECT adjust('h3', 'refund:' || id, 1, 'goodwill')
+FROM ledger WHERE org = 'h3' AND kind = 'debit';
+SELECT * FROM verify('h3');

@@ -4,6 +4,23 @@
 \i test/helpers.sql
 SET credits.clock = '2026-01-15T10:00:00Z';
 
+-- A TRUNCATE of orgs (allowed while nothing has history) or of members
+-- also drops what the transaction knew of them
+BEGIN;
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('t1', 'R/2026-01-01/P1M', 1000);
+INSERT INTO members (org, member) VALUES ('t1', 'alice');
+UPDATE orgs SET frozen = false WHERE org = 't1';
+TRUNCATE orgs CASCADE;
+INSERT INTO orgs (org, cycle, plan_credits, frozen) VALUES ('t1', 'R/2026-01-01/P1M', 5, true);
+INSERT INTO members (org, member) VALUES ('t1', 'alice');
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'alice', 'p1')$$);
+UPDATE orgs SET frozen = false WHERE org = 't1';
+SELECT unlock('t1', 'alice', 'p1');
+SELECT amount FROM grants WHERE org = 't1';
+TRUNCATE members;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'alice', 'p2')$$);
+ROLLBACK;
+
 -- An org is a plain INSERT; it writes nothing else (plan grants are lazy)
 INSERT INTO orgs (org, cycle, plan_credits) VALUES ('o1', 'R/2026-01-01/P1M', 100);
 SELECT org, cycle, plan_credits, low_balance_threshold, frozen, created_at FROM orgs WHERE org = 'o1';

@@ -142,6 +142,29 @@ SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
 SET credits.clock = '2027-01-10T00:00:00Z';
 SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'c';
 
+-- A charge at the very instant of a restart counts in the usage period
+-- the restart starts, which holds its unlocked_at
+SET credits.clock = '2026-04-05T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('same', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member, period_limit) VALUES ('same', 'alice', 2);
+SELECT unlock('same', 'alice', 's0');
+SET credits.clock = '2026-04-10T00:00:00Z';
+BEGIN;
+SELECT unlock('same', 'alice', 's1');
+UPDATE orgs SET cycle = 'R/2026-01-07/P1M' WHERE org = 'same';
+COMMIT;
+SELECT period, used_this_period,
+	(SELECT count(*) FROM unlocks u WHERE u.org = o.org AND u.unlocked_at <@ o.period) AS unlocks_in_period
+FROM org_status o WHERE org = 'same';
+SELECT member, period_start, used FROM usage WHERE org = 'same' ORDER BY period_start;
+-- the limit of 2 leaves room for one more in the new period
+SELECT unlock('same', 'alice', 's2');
+SELECT pg_temp.err($$SELECT credits.unlock('same', 'alice', 's3')$$);
+-- and a refund gives the credit back to the period of its unlocked_at
+SELECT refund('same', 's1');
+SELECT member, period_start, used FROM usage WHERE org = 'same' ORDER BY period_start;
+SELECT * FROM verify('same');
+
 -- Plan changes at the very instant of a restart: those made before it
 -- (by id) are the cut period's starting value, those after it changes
 -- during that period

@@ -38,6 +38,11 @@ SELECT balance('u1');
 SELECT prospect, member FROM unlocks WHERE org = 'u1' ORDER BY prospect;
 SELECT member, used_this_period FROM member_status WHERE org = 'u1' ORDER BY member;
 
+-- A row that needs no charge is not checked for its member, as with
+-- unlock(): an empty member key is no error here
+INSERT INTO unlocks (org, member, prospect) VALUES ('u1', '', 'p1')
+ON CONFLICT DO NOTHING;
+
 -- Without ON CONFLICT a duplicate is a unique violation, and costs nothing
 SELECT pg_temp.err($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2')$$);
 -- unlocked_at is the clock's; UPDATE and DELETE are refused
@@ -95,6 +100,11 @@ SELECT pg_temp.err(sql) FROM (VALUES
 SELECT unlock('u2', 'ok', 'x');
 SELECT pg_temp.err($$SELECT credits.unlock('u2', 'ok', 'y')$$);
 SELECT pg_temp.err($$SELECT credits.unlock('u2', 'lim', 'y')$$);
+-- unlock_many too: a limit that is short is reported before credits that
+-- are shorter still (room for 1, no credits, 2 due)
+UPDATE members SET period_limit = 2 WHERE org = 'u2' AND member = 'ok';
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('u2', 'ok', ARRAY['y', 'z'])$$);
+SELECT * FROM unlock_many('u2', 'ok', ARRAY['y', 'z'], true);
 
 -- A failed call leaves no trace but its error
 SELECT count(*) AS ledger,
