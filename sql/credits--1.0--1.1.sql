@@ -342,7 +342,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004',
+			DETAIL = 'The role to give rights to is null.',
+			HINT = 'Pass a role name, such as ''app''::regrole.';
 	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
@@ -360,7 +362,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004',
+			DETAIL = 'The role to give rights to is null.',
+			HINT = 'Pass a role name, such as ''app''::regrole.';
 	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;

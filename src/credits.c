@@ -23,10 +23,14 @@ PG_MODULE_MAGIC;
 
 void		_PG_init(void);
 
-/* Defines the settings and registers the transaction callbacks */
+/*
+ * Defines the settings, registers the transaction callbacks and the
+ * utility hook
+ */
 void
 _PG_init(void)
 {
 	credits_guc_init();
 	credits_org_init();
+	credits_triggers_init();
 }

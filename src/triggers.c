@@ -6,7 +6,9 @@
  *
  * credits.protect(mode) refuses UPDATE, DELETE and TRUNCATE with ZC006:
  * on the ledger always ('always'), on grants and stored unlocks unless the
- * extension itself is writing ('internal').
+ * extension itself is writing ('internal').  TRUNCATE of the views
+ * credits.grants and credits.unlocks fires no trigger: a utility hook
+ * refuses it with the same error, in sessions that have loaded the library.
  *
  * Row triggers on credits.orgs and credits.members lock the org first
  * (SPEC section 7).  An UPDATE of an org applies plan changes (upgrades at
@@ -18,11 +20,15 @@
 #include "postgres.h"
 
 #include "access/htup_details.h"
+#include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -215,28 +221,10 @@ report_history(const char *what, const char *detail, const char *hint)
  * ---------------------------------------------------------------------
  */
 
-PG_FUNCTION_INFO_V1(credits_protect);
-Datum
-credits_protect(PG_FUNCTION_ARGS)
+/* ZC006 for action ("update", ...) on one of the extension's tables */
+static void
+report_protected(const char *table, const char *action)
 {
-	TriggerData *td = trigger_data(fcinfo, "credits_protect");
-	const char *table = RelationGetRelationName(td->tg_relation);
-	bool		always = td->tg_trigger->tgnargs > 0 &&
-		strcmp(td->tg_trigger->tgargs[0], "always") == 0;
-	const char *action;
-
-	if (!always && credits_protected_writes_allowed() &&
-		!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
-		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
-							   td->tg_newtuple : td->tg_trigtuple);
-
-	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
-		action = "update";
-	else if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-		action = "delete from";
-	else
-		action = "truncate";
-
 	if (strcmp(table, "ledger") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_HISTORY),
@@ -255,7 +243,82 @@ credits_protect(PG_FUNCTION_ARGS)
 				 errmsg("cannot %s credits.grants", action),
 				 errdetail("Grants change only through the extension's functions, so that the ledger explains every credit."),
 				 errhint("Use credits.adjust() or credits.revoke_grant().")));
+}
+
+PG_FUNCTION_INFO_V1(credits_protect);
+Datum
+credits_protect(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_protect");
+	bool		always = td->tg_trigger->tgnargs > 0 &&
+		strcmp(td->tg_trigger->tgargs[0], "always") == 0;
+
+	if (!always && credits_protected_writes_allowed() &&
+		!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
+							   td->tg_newtuple : td->tg_trigtuple);
+
+	report_protected(RelationGetRelationName(td->tg_relation),
+					 TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "update" :
+					 TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "delete from" :
+					 "truncate");
 	return PointerGetDatum(NULL);	/* keep compiler quiet */
+}
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+/*
+ * TRUNCATE names credits.grants or credits.unlocks: PostgreSQL would say
+ * they are not tables (42809); SPEC promises ZC006.  Only views that
+ * belong to the extension count.
+ */
+static void
+check_truncate(TruncateStmt *stmt)
+{
+	Oid			ext = InvalidOid;
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		const char *name;
+
+		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_VIEW)
+			continue;
+		name = get_rel_name(relid);
+		if (name == NULL ||
+			(strcmp(name, "grants") != 0 && strcmp(name, "unlocks") != 0))
+			continue;
+		if (!OidIsValid(ext))
+			ext = get_extension_oid("credits", true);
+		if (OidIsValid(ext) &&
+			getExtensionOfObject(RelationRelationId, relid) == ext)
+			report_protected(name, "truncate");
+	}
+}
+
+static void
+credits_process_utility(PlannedStmt *pstmt, const char *queryString,
+						bool readOnlyTree, ProcessUtilityContext context,
+						ParamListInfo params, QueryEnvironment *queryEnv,
+						DestReceiver *dest, QueryCompletion *qc)
+{
+	if (IsA(pstmt->utilityStmt, TruncateStmt))
+		check_truncate((TruncateStmt *) pstmt->utilityStmt);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context,
+							 params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+}
+
+void
+credits_triggers_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = credits_process_utility;
 }
 
 /* ---------------------------------------------------------------------
