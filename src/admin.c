@@ -161,7 +161,7 @@ credits_grant_one_time(PG_FUNCTION_ARGS)
 	expires_at = PG_ARGISNULL(3) ? DT_NOEND : PG_GETARG_TIMESTAMPTZ(3);
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	now = credits_now();
 
@@ -177,7 +177,7 @@ credits_grant_one_time(PG_FUNCTION_ARGS)
 			!same_expiry(d, isnull, expires_at))
 			report_key_reused("ref", TextDatumGetCString(ref),
 							  "A one-time grant with this ref has another amount or expiry.");
-		SPI_finish();
+		credits_end();
 		PG_RETURN_INT64(id);
 	}
 
@@ -190,7 +190,7 @@ credits_grant_one_time(PG_FUNCTION_ARGS)
 		elog(ERROR, "one-time grant collided although the org is locked");
 	id = g->id;
 	org_signal(o, now);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(id);
 }
 
@@ -255,7 +255,7 @@ credits_grant_referral(PG_FUNCTION_ARGS)
 				 errhint("referred is the key of the new customer who signed up through the link.")));
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	now = credits_now();
 
@@ -280,7 +280,7 @@ credits_grant_referral(PG_FUNCTION_ARGS)
 				elog(ERROR, "referral collided with an invisible grant");
 		}
 	}
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(id);
 }
 
@@ -396,7 +396,7 @@ credits_adjust(PG_FUNCTION_ARGS)
 				 errhint("Split a larger adjustment over several calls, each with its own ref.")));
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	now = credits_now();
 
@@ -407,7 +407,7 @@ credits_adjust(PG_FUNCTION_ARGS)
 			report_key_reused("ref", TextDatumGetCString(ref),
 							  "An adjustment with this ref has another amount or note.");
 		result = DatumGetInt64(credits_get_notnull(0, 4));
-		SPI_finish();
+		credits_end();
 		PG_RETURN_INT64(result);
 	}
 
@@ -431,7 +431,7 @@ credits_adjust(PG_FUNCTION_ARGS)
 	record_request("adjust", org, ref, amount, false, 0, true, note, false,
 				   result);
 	org_signal(o, now);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(result);
 }
 
@@ -455,7 +455,7 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 	grant_id = PG_GETARG_INT64(0);
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	args[0] = Int64GetDatum(grant_id);
 	if (credits_run(&q_grant_org, args, NULL, false, 1) != 1)
 		ereport(ERROR,
@@ -477,7 +477,7 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 			report_key_reused("ref", TextDatumGetCString(ref),
 							  "A revocation with this ref names another grant or note.");
 		removed = DatumGetInt64(credits_get_notnull(0, 4));
-		SPI_finish();
+		credits_end();
 		PG_RETURN_INT64(removed);
 	}
 
@@ -495,7 +495,7 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 	record_request("revoke", org, ref, 0, true, grant_id, false, note, false,
 				   removed);
 	org_signal(o, now);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(removed);
 }
 
@@ -563,9 +563,9 @@ visit_orgs(CreditsQuery *page_query, TimestampTz now, int64 max_orgs,
 			 * An SPI level of its own, and the org out of the cache after,
 			 * so that memory stays flat however many orgs are visited
 			 */
-			SPI_connect();
+			credits_begin();
 			counts = visit(page, i, org, now, state);
-			SPI_finish();
+			credits_end();
 			org_forget_key(org);
 			if (counts)
 				counted++;
@@ -632,9 +632,9 @@ credits_renew_due(PG_FUNCTION_ARGS)
 	int64		created;
 
 	credits_require_clock_writes();
-	SPI_connect();
+	credits_begin();
 	created = visit_orgs(&q_orgs_page, credits_now(), max_orgs, renew_org, NULL);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(created);
 }
 
@@ -690,8 +690,8 @@ credits_expire_due(PG_FUNCTION_ARGS)
 	int64		written = 0;
 
 	credits_require_clock_writes();
-	SPI_connect();
+	credits_begin();
 	visit_orgs(&q_expiring_orgs, credits_now(), max_orgs, expire_org, &written);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(written);
 }

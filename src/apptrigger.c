@@ -195,8 +195,8 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 		member = CStringGetTextDatum(member_text);
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	unlock_prospect(org, member, member_text == NULL, prospect, true);
-	SPI_finish();
+	credits_end();
 	return PointerGetDatum(NULL);
 }

@@ -49,6 +49,22 @@ static HTAB *org_cache = NULL;
 static bool protected_writes = false;
 
 /*
+ * Operations in progress (credits_begin .. credits_end), innermost last,
+ * each with the subtransaction it began in.  Code an operation runs (a
+ * DBA's CHECK constraint, say) may roll a subtransaction of its own back
+ * while the operation holds pointers into the org cache: the cache is
+ * then kept, not freed.  It is dropped only if the rolled-back
+ * subtransaction used it (cache_subid, the newest subtransaction an
+ * operation began in), and if an operation that holds pointers into it is
+ * still in progress, that operation fails at its end (cache_lost).
+ */
+static SubTransactionId *op_subids = NULL;
+static int	op_depth = 0;
+static int	op_max = 0;
+static SubTransactionId cache_subid = InvalidSubTransactionId;
+static bool cache_lost = false;
+
+/*
  * The whole org lock in one statement: the orgs row FOR NO KEY UPDATE
  * first (the INSERT reads it before writing), then the state row written,
  * created if the org has none yet.  Returns no row for an unknown org.
@@ -221,6 +237,9 @@ org_xact_callback(XactEvent event, void *arg)
 			cache_context = NULL;
 			org_cache = NULL;
 			protected_writes = false;
+			op_depth = 0;
+			cache_subid = InvalidSubTransactionId;
+			cache_lost = false;
 			break;
 		default:
 			break;
@@ -231,11 +250,77 @@ static void
 org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
-	if (event == SUBXACT_EVENT_ABORT_SUB)
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+
+	/* operations begun inside the rolled-back subtransaction are gone */
+	while (op_depth > 0 && op_subids[op_depth - 1] >= mySubid)
+		op_depth--;
+
+	if (cache_subid != InvalidSubTransactionId && cache_subid >= mySubid)
 	{
-		org_forget_all();
-		protected_writes = false;
+		/* its locks and writes are undone: what the cache says is not so */
+		if (op_depth > 0)
+		{
+			/* an operation still points into it: let it go with the xact */
+			cache_context = NULL;
+			org_cache = NULL;
+			cache_lost = true;
+		}
+		else
+			org_forget_all();
+		cache_subid = InvalidSubTransactionId;
 	}
+	if (op_depth == 0)
+	{
+		protected_writes = false;
+		cache_lost = false;
+	}
+}
+
+/*
+ * Begins an operation that uses the org cache: connects to SPI.  Every
+ * credits_begin is paired with credits_end, unless an error ends both.
+ */
+void
+credits_begin(void)
+{
+	SubTransactionId subid = GetCurrentSubTransactionId();
+
+	if (op_depth == op_max)
+	{
+		int			n = op_max == 0 ? 8 : op_max * 2;
+
+		op_subids = op_subids == NULL ?
+			MemoryContextAlloc(TopMemoryContext, n * sizeof(SubTransactionId)) :
+			repalloc(op_subids, n * sizeof(SubTransactionId));
+		op_max = n;
+	}
+	op_subids[op_depth++] = subid;
+	if (cache_subid == InvalidSubTransactionId || subid > cache_subid)
+		cache_subid = subid;
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "could not connect to SPI");
+}
+
+/*
+ * Ends an operation.  If code it ran rolled back a subtransaction that had
+ * used the org cache (a credits call nested in a constraint that caught
+ * its error), the operation may have decided on undone state: it fails.
+ */
+void
+credits_end(void)
+{
+	if (SPI_finish() != SPI_OK_FINISH)
+		elog(ERROR, "could not disconnect from SPI");
+	if (cache_lost)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("a credits operation was undone while another one was using its results"),
+				 errdetail("Code run by a credits function called the extension again and rolled that call back."),
+				 errhint("Do not call credits functions from constraints, index expressions or triggers of the extension's tables.")));
+	Assert(op_depth > 0);
+	op_depth--;
 }
 
 void

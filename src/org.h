@@ -90,6 +90,8 @@ typedef struct OrgEntry
 #define LEDGER_ADJUST	"adjust"
 
 extern void credits_org_init(void);
+extern void credits_begin(void);
+extern void credits_end(void);
 extern void credits_triggers_init(void);
 extern void credits_allow_protected_writes(bool allow);
 extern bool credits_protected_writes_allowed(void);

@@ -161,9 +161,9 @@ credits_balance(PG_FUNCTION_ARGS)
 	OrgInfo		info;
 
 	credits_check_key(PG_GETARG_DATUM(0), PG_ARGISNULL(0), "organization");
-	SPI_connect();
+	credits_begin();
 	compute_status(PG_GETARG_DATUM(0), &st, &info);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_INT64(st.credits_left);
 }
 
@@ -208,7 +208,7 @@ credits_org_status_of(PG_FUNCTION_ARGS)
 		elog(ERROR, "return type must be a row type");
 	desc = BlessTupleDesc(desc);
 
-	SPI_connect();
+	credits_begin();
 	compute_status(org, &st, &info);
 
 	values[0] = range_datum(st.usage_start, st.usage_end);
@@ -239,7 +239,7 @@ credits_org_status_of(PG_FUNCTION_ARGS)
 	/* the range values live in SPI memory: form the tuple before finishing */
 	tuple = heap_form_tuple(desc, values, nulls);
 	tuple = SPI_copytuple(tuple);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_DATUM(HeapTupleGetDatum(tuple));
 }
 
@@ -266,10 +266,10 @@ credits_usage_period(PG_FUNCTION_ARGS)
 				 errmsg("the instant must be finite"),
 				 errdetail("Usage periods are bounded; infinity has none."),
 				 errhint("Pass a finite timestamp.")));
-	SPI_connect();
+	credits_begin();
 	compute_status(org, &st, &info);
 	org_usage_period(&info, at, &start, &end);
-	SPI_finish();
+	credits_end();
 	if (TIMESTAMP_NOT_FINITE(start) || TIMESTAMP_NOT_FINITE(end))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),

@@ -402,15 +402,15 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 						   "Create a new organization instead.");
 		check_org_row(td, td->tg_newtuple);
 		credits_require_clock_writes();
-		SPI_connect();
+		credits_begin();
 		org_lock(org, false);
-		SPI_finish();
+		credits_end();
 		return PointerGetDatum(td->tg_newtuple);
 	}
 
 	/* DELETE: only without history; its internal rows go with it */
 	credits_require_clock_writes();
-	SPI_connect();
+	credits_begin();
 	org_lock(org, false);
 	args[0] = org;
 	credits_run(&q_has_history, args, NULL, false, 1);
@@ -421,7 +421,7 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 					   "Freeze the organization, or give its cycle a period count to end its contract.");
 	credits_run(&q_forget_org, args, NULL, false, 0);
 	org_forget(TextDatumGetCString(org));
-	SPI_finish();
+	credits_end();
 	return PointerGetDatum(td->tg_trigtuple);
 }
 
@@ -431,14 +431,14 @@ Datum
 credits_orgs_truncate(PG_FUNCTION_ARGS)
 {
 	trigger_data(fcinfo, "credits_orgs_truncate");
-	SPI_connect();
+	credits_begin();
 	credits_run(&q_any_history, NULL, NULL, false, 1);
 	if (DatumGetBool(credits_get_notnull(0, 1)))
 		report_history("cannot truncate credits.orgs",
 					   "Organizations have credits history, which is kept.",
 					   "Freeze organizations, or end their contracts, instead.");
 	credits_run(&q_forget_all, NULL, NULL, false, 0);
-	SPI_finish();
+	credits_end();
 	org_forget_all();
 	return PointerGetDatum(NULL);
 }
@@ -625,7 +625,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	t1 = attr(td, td->tg_trigtuple, "low_balance_threshold", &n1);
 	t2 = attr(td, td->tg_newtuple, "low_balance_threshold", &n2);
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	args[0] = org;
 	args[1] = TimestampTzGetDatum(now);
@@ -649,7 +649,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	/* the org row, state and grants changed outside the cache: re-read */
 	org_reload(o);
 	org_signal(o, now);
-	SPI_finish();
+	credits_end();
 	return PointerGetDatum(NULL);
 }
 
@@ -690,7 +690,7 @@ credits_members_before(PG_FUNCTION_ARGS)
 	}
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	/* a cascade from a deleted org finds the org gone, which is fine */
 	if (!org_lock_for_member(org, attr(td, td->tg_trigtuple, "member", &isnull)) &&
 		!TRIGGER_FIRED_BY_DELETE(td->tg_event))
@@ -699,6 +699,6 @@ credits_members_before(PG_FUNCTION_ARGS)
 				 errmsg("organization \"%s\" does not exist", TextDatumGetCString(org)),
 				 errdetail("No row of credits.orgs has this key."),
 				 errhint("Add the organization to credits.orgs first.")));
-	SPI_finish();
+	credits_end();
 	return PointerGetDatum(row);
 }

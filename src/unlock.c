@@ -327,9 +327,9 @@ credits_unlock(PG_FUNCTION_ARGS)
 	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	charged = unlock_prospect(org, member, member_null, prospect, false);
-	SPI_finish();
+	credits_end();
 	PG_RETURN_BOOL(charged);
 }
 
@@ -538,7 +538,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	/* distinct prospects, in input order of first appearance */
 	nitems = distinct_prospects(input, &items);
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 
 	/* which are unlocked already */
@@ -588,7 +588,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	if (allowed > 0)
 		org_signal(o, now);
 
-	SPI_finish();
+	credits_end();
 
 	for (int i = 0; i < nitems; i++)
 	{
@@ -625,11 +625,11 @@ credits_is_unlocked(PG_FUNCTION_ARGS)
 	args[0] = PG_GETARG_DATUM(0);
 	args[1] = PG_GETARG_DATUM(1);
 
-	SPI_connect();
+	credits_begin();
 	credits_run(&q_is_unlocked, args, NULL, true, 1);
 	org_exists = DatumGetBool(credits_get_notnull(0, 1));
 	unlocked = DatumGetBool(credits_get_notnull(0, 2));
-	SPI_finish();
+	credits_end();
 
 	if (!org_exists)
 		ereport(ERROR,
@@ -669,7 +669,7 @@ credits_refund(PG_FUNCTION_ARGS)
 	credits_check_key(prospect, PG_ARGISNULL(1), "prospect");
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	now = credits_now();
 
@@ -677,7 +677,7 @@ credits_refund(PG_FUNCTION_ARGS)
 	args[1] = prospect;
 	if (credits_run(&q_unlock_for_refund, args, NULL, false, 1) == 0)
 	{
-		SPI_finish();
+		credits_end();
 		PG_RETURN_BOOL(false);
 	}
 	member = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
@@ -738,7 +738,7 @@ credits_refund(PG_FUNCTION_ARGS)
 	}
 	org_signal(o, now);
 
-	SPI_finish();
+	credits_end();
 	PG_RETURN_BOOL(true);
 }
 
@@ -843,13 +843,13 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 				 errhint("Insert only org, member and prospect.")));
 	credits_require_clock_writes();
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	now = credits_now();
 	org_usage_period(&o->info, now, &ustart, &uend);
 	org_ensure_plan_grant(o, now);
 	debit_id = ledger_next_id();
-	SPI_finish();
+	credits_end();
 
 	pending_reset_if_stale();
 	hash_search(pending_charges, &debit_id, HASH_ENTER, NULL);
@@ -909,7 +909,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 	ustart = DatumGetTimestampTz(heap_getattr(tuple, column(rel, "usage_start"),
 											  desc, &isnull));
 
-	SPI_connect();
+	credits_begin();
 	o = org_lock(org, false);
 	org_usage_period(&o->info, now, &ustart_now, &uend);
 	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
@@ -917,7 +917,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
-	SPI_finish();
+	credits_end();
 
 	return PointerGetDatum(NULL);
 }

@@ -139,6 +139,42 @@ WHERE e NOT LIKE 'DETAIL%';
 SELECT unlock('t1', 'ann', 'f');
 ROLLBACK;
 
+-- A constraint's function may roll back a subtransaction of its own while
+-- a charge runs (the org cache it relies on is kept); one that calls the
+-- extension again and rolls that call back fails the charge (55000)
+CREATE FUNCTION public.careful(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM 1 / 0;
+	EXCEPTION WHEN division_by_zero THEN
+		NULL;
+	END;
+	RETURN true;
+END
+$$;
+CREATE FUNCTION public.reentrant(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	BEGIN
+		PERFORM credits.unlock('t1', 'ann', 'inner');
+		PERFORM 1 / 0;
+	EXCEPTION WHEN division_by_zero THEN
+		NULL;
+	END;
+	RETURN true;
+END
+$$;
+BEGIN;
+ALTER TABLE credits.ledger ADD CONSTRAINT careful CHECK (public.careful(amount)) NOT VALID;
+SELECT unlock('t1', 'ann', 'c1');
+SELECT prospect, charged FROM unlock_many('t1', 'ann', ARRAY['c2', 'c3']);
+SELECT * FROM verify('t1');
+ROLLBACK;
+BEGIN;
+ALTER TABLE credits.ledger ADD CONSTRAINT reentrant CHECK (public.reentrant(amount)) NOT VALID;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'c1')$$);
+ROLLBACK;
+DROP FUNCTION public.careful(bigint), public.reentrant(bigint);
+
 -- Nothing of the refused calls is left, and the tables are whole again
 SELECT prospect FROM unlocks WHERE org = 't1' ORDER BY prospect;
 SELECT kind, amount, prospect FROM ledger WHERE org = 't1' ORDER BY id;
