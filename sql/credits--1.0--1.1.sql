@@ -375,6 +375,64 @@ $$;
 COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
 'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
 
+-- Objects that 1.0 created with unqualified operators, which a hostile
+-- search_path at CREATE EXTENSION time could have bound to other operators:
+-- made again with every operator named in pg_catalog
+CREATE OR REPLACE VIEW credits.grants AS
+	SELECT g.id, g.org, g.kind, l.amount, l.remaining, g.starts_at,
+		g.expires_at, g.ref, g.created_at
+	FROM credits.grant_rows g
+	JOIN credits.grant_left l ON l.grant_id OPERATOR(pg_catalog.=) g.id;
+
+CREATE OR REPLACE VIEW credits.org_status AS
+SELECT o.org, s.period, s.plan_period, s.plan_credits, s.credits_left,
+	s.used_this_period, s.active_members,
+	CASE WHEN s.active_members OPERATOR(pg_catalog.>) 0 AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric
+							  OPERATOR(pg_catalog./) s.active_members
+							  OPERATOR(pg_catalog./) credits.months(o.cycle), 2)
+	END AS monthly_goal,
+	s.next_expiry, s.next_expiry_credits
+FROM credits.orgs o
+CROSS JOIN LATERAL credits.org_status_of(o.org) s;
+
+CREATE OR REPLACE VIEW credits.member_status AS
+SELECT m.org, m.member, m.active, s.period, m.period_limit,
+	coalesce(us.used, 0)::bigint AS used_this_period, s.credits_left,
+	CASE WHEN NOT m.active OR o.frozen THEN 0::bigint
+		ELSE greatest(0::bigint,
+			least(coalesce(m.period_limit OPERATOR(pg_catalog.-) coalesce(us.used, 0),
+						   s.credits_left),
+				  s.credits_left))
+	END AS can_spend,
+	CASE WHEN m.active AND s.active_members OPERATOR(pg_catalog.>) 0
+		AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric
+							  OPERATOR(pg_catalog./) s.active_members
+							  OPERATOR(pg_catalog./) credits.months(o.cycle), 2)
+	END AS monthly_goal
+FROM credits.members m
+JOIN credits.orgs o ON o.org OPERATOR(pg_catalog.=) m.org
+CROSS JOIN LATERAL credits.org_status_of(m.org) s
+LEFT JOIN credits.usage us
+	ON us.org OPERATOR(pg_catalog.=) m.org AND us.member OPERATOR(pg_catalog.=) m.member
+	AND us.period_start OPERATOR(pg_catalog.=) pg_catalog.lower(s.period);
+
+DROP INDEX credits.grant_rows_plan_start, credits.grant_rows_one_time_ref,
+	credits.grant_rows_referral_ref;
+CREATE UNIQUE INDEX grant_rows_plan_start ON credits.grant_rows (org, starts_at)
+	WHERE kind OPERATOR(pg_catalog.=) 'plan'::credits.grant_kind
+	  AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) starts_at);
+CREATE UNIQUE INDEX grant_rows_one_time_ref ON credits.grant_rows (org, ref)
+	WHERE kind OPERATOR(pg_catalog.=) 'one_time'::credits.grant_kind;
+CREATE UNIQUE INDEX grant_rows_referral_ref ON credits.grant_rows (ref)
+	WHERE kind OPERATOR(pg_catalog.=) 'referral'::credits.grant_kind;
+
+DROP TRIGGER unlock_rows_after ON credits.unlock_rows;
+CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
+	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)
+	EXECUTE FUNCTION credits.unlock_rows_after();
+
 -- verify(): a refund's grant is told from an adjustment with a ref of the
 -- same form by its expiry (adjust() grants never expire)
 CREATE OR REPLACE FUNCTION credits.verify(org text DEFAULT NULL)

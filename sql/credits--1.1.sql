@@ -382,18 +382,20 @@ CREATE INDEX grant_rows_expiry ON credits.grant_rows (expires_at);
 -- change ended at its own start is empty and does not count, so the new
 -- cycle's period can start at that instant.
 CREATE UNIQUE INDEX grant_rows_plan_start ON credits.grant_rows (org, starts_at)
-	WHERE kind = 'plan' AND (expires_at IS NULL OR expires_at > starts_at);
+	WHERE kind OPERATOR(pg_catalog.=) 'plan'::credits.grant_kind
+	  AND (expires_at IS NULL OR expires_at OPERATOR(pg_catalog.>) starts_at);
 CREATE UNIQUE INDEX grant_rows_one_time_ref ON credits.grant_rows (org, ref)
-	WHERE kind = 'one_time';
+	WHERE kind OPERATOR(pg_catalog.=) 'one_time'::credits.grant_kind;
 CREATE UNIQUE INDEX grant_rows_referral_ref ON credits.grant_rows (ref)
-	WHERE kind = 'referral';
+	WHERE kind OPERATOR(pg_catalog.=) 'referral'::credits.grant_kind;
 
 -- One row per grant (the extension inserts both rows together)
 CREATE TABLE credits.grant_left (
 	grant_id bigint NOT NULL,
 	amount bigint NOT NULL,
 	remaining bigint NOT NULL,
-	CHECK (remaining >= 0 AND remaining <= amount)
+	CHECK (remaining OPERATOR(pg_catalog.>=) 0
+		   AND remaining OPERATOR(pg_catalog.<=) amount)
 ) WITH (fillfactor = 50);
 CREATE INDEX grant_left_grant ON credits.grant_left (grant_id);
 -- Without a unique key, logged whole for logical replication, so that a
@@ -404,7 +406,7 @@ CREATE VIEW credits.grants AS
 	SELECT g.id, g.org, g.kind, l.amount, l.remaining, g.starts_at,
 		g.expires_at, g.ref, g.created_at
 	FROM credits.grant_rows g
-	JOIN credits.grant_left l ON l.grant_id = g.id;
+	JOIN credits.grant_left l ON l.grant_id OPERATOR(pg_catalog.=) g.id;
 
 COMMENT ON VIEW credits.grants IS
 'every lot of credits; remaining changes only through ledger entries';
@@ -458,7 +460,8 @@ CREATE TABLE credits.unlock_rows (
 
 -- Idempotency records of adjust() and revoke_grant()
 CREATE TABLE credits.requests (
-	op text NOT NULL CHECK (op IN ('adjust', 'revoke')),
+	op text NOT NULL
+		CHECK (op OPERATOR(pg_catalog.=) ANY (ARRAY['adjust', 'revoke']::text[])),
 	org text COLLATE "C" NOT NULL,
 	ref text COLLATE "C" NOT NULL,
 	amount bigint,
@@ -468,7 +471,8 @@ CREATE TABLE credits.requests (
 	PRIMARY KEY (op, org, ref)
 );
 -- revoke_grant is idempotent by ref alone
-CREATE UNIQUE INDEX requests_revoke_ref ON credits.requests (ref) WHERE op = 'revoke';
+CREATE UNIQUE INDEX requests_revoke_ref ON credits.requests (ref)
+	WHERE op OPERATOR(pg_catalog.=) 'revoke'::text;
 
 -- What unlocks are: one row per (org, prospect) currently unlocked.
 -- INSERT through this view (ON CONFLICT DO NOTHING included) charges.
@@ -717,9 +721,10 @@ COMMENT ON FUNCTION credits.org_status_of(text) IS
 CREATE VIEW credits.org_status AS
 SELECT o.org, s.period, s.plan_period, s.plan_credits, s.credits_left,
 	s.used_this_period, s.active_members,
-	CASE WHEN s.active_members > 0 AND s.plan_period IS NOT NULL
-		THEN pg_catalog.round(s.plan_credits::numeric / s.active_members
-							  / credits.months(o.cycle), 2)
+	CASE WHEN s.active_members OPERATOR(pg_catalog.>) 0 AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric
+							  OPERATOR(pg_catalog./) s.active_members
+							  OPERATOR(pg_catalog./) credits.months(o.cycle), 2)
 	END AS monthly_goal,
 	s.next_expiry, s.next_expiry_credits
 FROM credits.orgs o
@@ -742,19 +747,22 @@ SELECT m.org, m.member, m.active, s.period, m.period_limit,
 	coalesce(us.used, 0)::bigint AS used_this_period, s.credits_left,
 	CASE WHEN NOT m.active OR o.frozen THEN 0::bigint
 		ELSE greatest(0::bigint,
-			least(coalesce(m.period_limit - coalesce(us.used, 0), s.credits_left),
+			least(coalesce(m.period_limit OPERATOR(pg_catalog.-) coalesce(us.used, 0),
+						   s.credits_left),
 				  s.credits_left))
 	END AS can_spend,
-	CASE WHEN m.active AND s.active_members > 0 AND s.plan_period IS NOT NULL
-		THEN pg_catalog.round(s.plan_credits::numeric / s.active_members
-							  / credits.months(o.cycle), 2)
+	CASE WHEN m.active AND s.active_members OPERATOR(pg_catalog.>) 0
+		AND s.plan_period IS NOT NULL
+		THEN pg_catalog.round(s.plan_credits::numeric
+							  OPERATOR(pg_catalog./) s.active_members
+							  OPERATOR(pg_catalog./) credits.months(o.cycle), 2)
 	END AS monthly_goal
 FROM credits.members m
-JOIN credits.orgs o ON o.org = m.org
+JOIN credits.orgs o ON o.org OPERATOR(pg_catalog.=) m.org
 CROSS JOIN LATERAL credits.org_status_of(m.org) s
 LEFT JOIN credits.usage us
-	ON us.org = m.org AND us.member = m.member
-	AND us.period_start = pg_catalog.lower(s.period);
+	ON us.org OPERATOR(pg_catalog.=) m.org AND us.member OPERATOR(pg_catalog.=) m.member
+	AND us.period_start OPERATOR(pg_catalog.=) pg_catalog.lower(s.period);
 
 -- The status views for one org, as functions a router can route (no org
 -- column: the caller named it); no rows for an unknown or NULL org, as
@@ -1005,7 +1013,7 @@ CREATE TRIGGER unlock_rows_before BEFORE INSERT ON credits.unlock_rows
 	FOR EACH ROW WHEN (NEW.debit_id IS NULL)
 	EXECUTE FUNCTION credits.unlock_rows_before();
 CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
-	FOR EACH ROW WHEN (NEW.via = 'insert')
+	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)
 	EXECUTE FUNCTION credits.unlock_rows_after();
 
 --

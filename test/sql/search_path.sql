@@ -33,3 +33,56 @@ SELECT l.kind, l.amount, l.prospect FROM credits.ledger l WHERE l.org OPERATOR(p
 SELECT count(*) AS problems FROM credits.verify('sp');
 RESET search_path;
 DROP SCHEMA evil CASCADE;
+
+-- The extension script binds no operator of the installer's schema: in
+-- operators planted before CREATE EXTENSION that would beat pg_catalog's
+-- for the script's views, index predicates, constraints and trigger
+-- conditions (an enum against a literal, numeric by integer, ...), none is
+-- used.  Run in a transaction that is rolled back.
+BEGIN;
+SET client_min_messages = warning;
+DROP EXTENSION credits CASCADE;
+RESET client_min_messages;
+CREATE SCHEMA trap;
+DO $$
+DECLARE
+	op text;
+	l text;
+	r text;
+	n int := 0;
+BEGIN
+	FOREACH op IN ARRAY ARRAY['=', '<>', '<', '<=', '>', '>='] LOOP
+		FOREACH l IN ARRAY ARRAY['anyenum', 'text', 'numeric', 'integer', 'bigint', 'timestamptz'] LOOP
+			FOREACH r IN ARRAY ARRAY['anyenum', 'text', 'numeric', 'integer', 'bigint', 'timestamptz'] LOOP
+				CONTINUE WHEN r = 'anyenum' AND l <> 'anyenum';
+				n := n + 1;
+				EXECUTE format('CREATE FUNCTION trap.f%s(%s, %s) RETURNS boolean LANGUAGE sql AS %L',
+							   n, l, r, 'SELECT true');
+				EXECUTE format('CREATE OPERATOR trap.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = trap.f%s)',
+							   op, l, r, n);
+			END LOOP;
+		END LOOP;
+	END LOOP;
+	FOREACH op IN ARRAY ARRAY['+', '-', '*', '/'] LOOP
+		FOREACH l IN ARRAY ARRAY['numeric', 'integer', 'bigint'] LOOP
+			FOREACH r IN ARRAY ARRAY['numeric', 'integer', 'bigint'] LOOP
+				n := n + 1;
+				EXECUTE format('CREATE FUNCTION trap.f%s(%s, %s) RETURNS numeric LANGUAGE sql AS %L',
+							   n, l, r, 'SELECT 42::numeric');
+				EXECUTE format('CREATE OPERATOR trap.%s (LEFTARG = %s, RIGHTARG = %s, FUNCTION = trap.f%s)',
+							   op, l, r, n);
+			END LOOP;
+		END LOOP;
+	END LOOP;
+END
+$$;
+SET search_path = trap;
+CREATE EXTENSION credits;
+RESET search_path;
+SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid) AS uses_a_planted_operator
+FROM pg_catalog.pg_depend d
+JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::pg_catalog.regclass
+	AND d.refobjid = o.oid
+WHERE o.oprnamespace = 'trap'::pg_catalog.regnamespace
+ORDER BY 1;
+ROLLBACK;
