@@ -242,12 +242,10 @@ BEGIN
 END
 $$;
 
--- Rights are applied by credits.apply_rights() whenever a role is
--- recorded in credits.rights, so that pg_restore loading the table gives
--- them again; the app rights now include usage_period
--- What each level of rights grants; applied when a role is recorded in
--- credits.rights, by the functions below or by pg_restore loading the
--- table, so that restored and upgraded databases keep their rights
+-- What each level of rights grants; applied by the functions below, and
+-- by update scripts to the objects they add.  A dump carries the rights
+-- themselves (as GRANTs, revocations included) and the record of who was
+-- given which level.  The app rights now include usage_period.
 CREATE FUNCTION credits.apply_rights(role_name name, level text)
 RETURNS void
 LANGUAGE plpgsql
@@ -321,19 +319,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION credits.rights_recorded()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	PERFORM credits.apply_rights(NEW.role_name, NEW.level);
-	RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER rights_recorded AFTER INSERT ON credits.rights
-	FOR EACH ROW EXECUTE FUNCTION credits.rights_recorded();
 
 CREATE OR REPLACE FUNCTION credits.grant_app_rights(role regrole)
 RETURNS void
@@ -564,8 +549,54 @@ REVOKE ALL ON FUNCTION credits.members_truncate() FROM PUBLIC;
 CREATE TRIGGER members_truncate BEFORE TRUNCATE ON credits.members
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.members_truncate();
 
+REVOKE ALL ON FUNCTION credits.apply_rights(name, text),
+	credits.grant_app_rights(regrole), credits.grant_admin_rights(regrole) FROM PUBLIC;
+-- Nothing is granted to PUBLIC, types included (SPEC section 7)
+REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
+	credits.unlock_via FROM PUBLIC;
+
 -- Re-apply the rights recorded so far, to the objects this version adds
 SELECT credits.apply_rights(role_name, level) FROM credits.rights;
 
-REVOKE ALL ON FUNCTION credits.apply_rights(name, text), credits.rights_recorded(),
-	credits.grant_app_rights(regrole), credits.grant_admin_rights(regrole) FROM PUBLIC;
+-- PostgreSQL records every GRANT an extension script makes as the
+-- extension's initial privileges, which pg_dump leaves out of dumps: a
+-- role's rights would then not be dumped, and a role dropped later would
+-- leave a dump that cannot be restored.  Take the recorded roles' grants
+-- back out of the initial privileges, as a fresh install has them (and
+-- none recorded where only the owner's default rights are left).
+UPDATE pg_catalog.pg_init_privs ip
+   SET initprivs = ARRAY(
+		SELECT a FROM pg_catalog.unnest(ip.initprivs) AS a
+		 WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a]) AS x LIMIT 1)
+			   NOT IN (SELECT r.oid FROM pg_catalog.pg_roles r
+					   JOIN credits.rights cr ON cr.role_name OPERATOR(pg_catalog.=) r.rolname
+					   WHERE r.oid OPERATOR(pg_catalog.<>)
+							 (SELECT e.extowner FROM pg_catalog.pg_extension e
+							  WHERE e.extname OPERATOR(pg_catalog.=) 'credits')))
+ WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
+   AND (ip.classoid, ip.objoid) IN (
+		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=)
+			   (SELECT e.oid FROM pg_catalog.pg_extension e
+				WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e');
+DELETE FROM pg_catalog.pg_init_privs ip
+ WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
+   AND ip.objsubid OPERATOR(pg_catalog.=) 0
+   AND (ip.classoid, ip.objoid) IN (
+		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+		 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+		   AND d.refobjid OPERATOR(pg_catalog.=)
+			   (SELECT e.oid FROM pg_catalog.pg_extension e
+				WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
+		   AND d.deptype OPERATOR(pg_catalog.=) 'e')
+   AND ip.initprivs OPERATOR(pg_catalog.=) (
+		SELECT pg_catalog.acldefault('r', c.relowner) FROM pg_catalog.pg_class c
+		 WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+		   AND c.oid OPERATOR(pg_catalog.=) ip.objoid
+		   AND c.relkind OPERATOR(pg_catalog.<>) 'S'
+		UNION ALL
+		SELECT pg_catalog.acldefault('n', n.nspowner) FROM pg_catalog.pg_namespace n
+		 WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+		   AND n.oid OPERATOR(pg_catalog.=) ip.objoid);

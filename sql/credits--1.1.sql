@@ -1102,9 +1102,10 @@ CREATE TABLE credits.rights (
 );
 SELECT pg_catalog.pg_extension_config_dump('credits.rights', '');
 
--- What each level of rights grants; applied when a role is recorded in
--- credits.rights, by the functions below or by pg_restore loading the
--- table, so that restored and upgraded databases keep their rights
+-- What each level of rights grants; applied by the functions below, and
+-- by update scripts to the objects they add.  A dump carries the rights
+-- themselves (as GRANTs, revocations included) and the record of who was
+-- given which level.
 CREATE FUNCTION credits.apply_rights(role_name name, level text)
 RETURNS void
 LANGUAGE plpgsql
@@ -1178,20 +1179,6 @@ BEGIN
 END
 $$;
 
-CREATE FUNCTION credits.rights_recorded()
-RETURNS trigger
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-	PERFORM credits.apply_rights(NEW.role_name, NEW.level);
-	RETURN NULL;
-END
-$$;
-
-CREATE TRIGGER rights_recorded AFTER INSERT ON credits.rights
-	FOR EACH ROW EXECUTE FUNCTION credits.rights_recorded();
-
 CREATE FUNCTION credits.grant_app_rights(role regrole)
 RETURNS void
 LANGUAGE plpgsql
@@ -1234,3 +1221,5 @@ COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
 
 -- Nothing is granted to PUBLIC (SPEC section 7)
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA credits FROM PUBLIC;
+REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
+	credits.unlock_via FROM PUBLIC;

@@ -45,6 +45,8 @@
 static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
 
+static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
+
 /* Set while the extension itself updates or deletes protected rows */
 static bool protected_writes = false;
 
@@ -1000,11 +1002,13 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
 
 	/*
-	 * New credits may lift the org above its low-balance threshold: look
+	 * New credits may lift the org above its low-balance threshold: re-arm
 	 * now, so that a spend later in the same operation that falls below it
-	 * again is signalled (a renewal and a big unlock_many, say).
+	 * again is signalled (a renewal and a big unlock_many, say).  Whether
+	 * to notify is decided only at the end of the operation, on its
+	 * result.
 	 */
-	org_signal(o, now);
+	low_balance(o, now, false);
 
 	for (int i = 0; i < o->ngrants; i++)
 	{
@@ -1348,13 +1352,20 @@ org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
 void
 org_signal(OrgEntry *o, TimestampTz now)
 {
+	low_balance(o, now, true);
+}
+
+/* org_signal, or only its re-arming part (!notify) in mid-operation */
+static void
+low_balance(OrgEntry *o, TimestampTz now, bool notify)
+{
 	int64		left;
 	Datum		args[2];
 
 	if (!o->info.has_threshold)
 		return;
 	left = org_spendable(o, now);
-	if (left <= o->info.threshold && o->armed)
+	if (notify && left <= o->info.threshold && o->armed)
 	{
 		StringInfoData payload;
 

@@ -585,7 +585,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 		}
 	}
 	charge_items(o, m, member, items, nitems, allowed, now, ustart);
-	if (allowed > 0)
+	if (due > 0)
 		org_signal(o, now);
 
 	credits_end();

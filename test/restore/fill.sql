@@ -38,4 +38,8 @@ SELECT credits.revoke_grant((SELECT id FROM credits.grants WHERE ref = 'new-cust
 UPDATE credits.orgs SET plan_credits = 1 WHERE org = 'initech';
 CREATE ROLE credits_restore_app;
 SELECT credits.grant_app_rights('credits_restore_app');
+-- an admin, with one right taken back: the dump keeps the revocation
+CREATE ROLE credits_restore_admin;
+SELECT credits.grant_admin_rights('credits_restore_admin');
+REVOKE EXECUTE ON FUNCTION credits.adjust(text, text, bigint, text) FROM credits_restore_admin;
 SELECT count(*) AS problems FROM credits.verify();

@@ -73,6 +73,12 @@ SELECT line FROM (
 	JOIN pg_catalog.pg_class c ON c.oid = cfg.oid
 	WHERE e.extname = 'credits'
 	UNION ALL
+	-- the initial privileges pg_dump compares rights with
+	SELECT 'initial privileges ' || pg_catalog.pg_describe_object(ip.classoid, ip.objoid, ip.objsubid) ||
+		' ' || coalesce((SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(ip.initprivs) x), '')
+	FROM pg_catalog.pg_init_privs ip JOIN ext ON ext.classid = ip.classoid AND ext.objid = ip.objoid
+	WHERE ip.privtype = 'e'
+	UNION ALL
 	SELECT 'member ' || pg_catalog.pg_describe_object(classid, objid, 0) FROM ext
 ) x
 ORDER BY line;
