@@ -103,6 +103,38 @@ static const char *const refused_zones[] = {
 };
 
 /*
+ * Why a name pg_timezone_names lists is refused, or NULL if it is not one
+ * of those
+ */
+static const char *
+zone_refusal(const char *name)
+{
+	if (pg_strcasecmp(name, "CET") == 0 || pg_strcasecmp(name, "EET") == 0 ||
+		pg_strcasecmp(name, "MET") == 0 || pg_strcasecmp(name, "WET") == 0)
+		return "it is also a time zone abbreviation, which PostgreSQL reads as a fixed offset although the zone observes daylight saving time";
+	if (pg_strcasecmp(name, "localtime") == 0)
+		return "it follows the server's own configuration";
+	if (pg_strcasecmp(name, "posixrules") == 0 ||
+		pg_strcasecmp(name, "Factory") == 0)
+		return "it names no place";
+	return NULL;
+}
+
+/* The detail of an error about a zone name a cycle does not accept */
+static void
+zone_detail(const char *name, char *buf, size_t size)
+{
+	const char *why = zone_refusal(name);
+
+	if (why != NULL)
+		snprintf(buf, size, "Time zone \"%s\" is not accepted: %s.", name, why);
+	else
+		snprintf(buf, size,
+				 "Time zone \"%s\" is not accepted: a cycle needs a zone name of pg_timezone_names, not an abbreviation, POSIX time zone string or numeric offset.",
+				 name);
+}
+
+/*
  * The spelling pg_timezone_names lists for a zone name matched without
  * regard to case, or NULL if the name is not listed (abbreviations such as
  * CEST, POSIX strings such as UTC+3, offsets, unknown names) or refused.
@@ -325,10 +357,13 @@ report_bad_input(const char *str, CycleStatus status, const char *detail)
 static void
 report_unknown_zone(const char *zone)
 {
+	char		detail[TZ_STRLEN_MAX + 256];
+
+	zone_detail(zone, detail, sizeof(detail));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("time zone \"%s\" is not recognized", zone),
-			 errdetail("A cycle needs a zone name of pg_timezone_names, not an abbreviation, POSIX time zone string or numeric offset."),
+			 errdetail("%s", detail),
 			 errhint(ZONE_HINT)));
 }
 
@@ -363,17 +398,18 @@ credits_cycle_in(PG_FUNCTION_ARGS)
 	Cycle	   *c;
 
 	status = cycle_parse(str, &parts, detail, sizeof(detail));
-	if (status != CYCLE_OK)
+	if (status != CYCLE_OK && status != CYCLE_OUT_OF_RANGE)
 		report_bad_input(str, status, detail);
 
+	/* a zone that is no zone name is a wrong value, before any range */
 	zone = canonical_zone_name(parts.zone);
 	if (zone == NULL)
 	{
-		snprintf(detail, sizeof(detail),
-				 "Time zone \"%s\" is not accepted: a cycle needs a zone name of pg_timezone_names, not an abbreviation, POSIX time zone string or numeric offset.",
-				 parts.zone);
+		zone_detail(parts.zone, detail, sizeof(detail));
 		report_bad_input(str, CYCLE_BAD_ZONE, detail);
 	}
+	if (status == CYCLE_OUT_OF_RANGE)
+		report_bad_input(str, status, detail);
 
 	c = cycle_from_parts(&parts, zone);
 	if (c == NULL)
@@ -746,38 +782,38 @@ credits_periods(PG_FUNCTION_ARGS)
 			TimestampTz hi = DatumGetTimestampTz(upper.val);
 			bool		hi_unbounded = upper.infinite || TIMESTAMP_IS_NOEND(hi);
 
-			if (hi_unbounded && c->periods == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("range has no upper bound and cycle \"%s\" is open-ended",
-								cycle_to_cstring(c)),
-						 errdetail("The set of periods would be infinite."),
-						 errhint("Give the range an upper bound.")));
-
 			if (!lower.infinite && TIMESTAMP_IS_NOEND(lo))
 			{
 				/* starts at +infinity: no period reaches it */
 				scan->next = 0;
 				scan->last = -1;
 			}
-			else if (lower.infinite || TIMESTAMP_IS_NOBEGIN(lo) ||
-					 lo < cycle_period_start(c, tz, 0))
-				scan->next = 0;
-			else
-				scan->next = cycle_index_at(c, tz, lo);
-
-			if (scan->last == -1 && scan->next == 0 &&
-				!lower.infinite && TIMESTAMP_IS_NOEND(lo))
-				 /* empty, decided above */ ;
-			else if (hi_unbounded)
-				scan->last = c->periods - 1;
-			else if (TIMESTAMP_IS_NOBEGIN(hi))
-				scan->last = -1;
 			else
 			{
-				scan->last = cycle_index_at(c, tz, hi);
-				if (c->periods > 0 && scan->last > c->periods - 1)
+				if (hi_unbounded && c->periods == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+							 errmsg("range has no upper bound and cycle \"%s\" is open-ended",
+									cycle_to_cstring(c)),
+							 errdetail("The set of periods would be infinite."),
+							 errhint("Give the range an upper bound.")));
+
+				if (lower.infinite || TIMESTAMP_IS_NOBEGIN(lo) ||
+					lo < cycle_period_start(c, tz, 0))
+					scan->next = 0;
+				else
+					scan->next = cycle_index_at(c, tz, lo);
+
+				if (hi_unbounded)
 					scan->last = c->periods - 1;
+				else if (TIMESTAMP_IS_NOBEGIN(hi))
+					scan->last = -1;
+				else
+				{
+					scan->last = cycle_index_at(c, tz, hi);
+					if (c->periods > 0 && scan->last > c->periods - 1)
+						scan->last = c->periods - 1;
+				}
 			}
 		}
 	}

@@ -31,13 +31,20 @@
 #define USECS_PER_SECOND_	INT64_C(1000000)
 #define USECS_PER_DAY_		INT64_C(86400000000)
 
-/* State of one parse: the input and where we are in it */
+/*
+ * State of one parse: the input and where we are in it.  A wrong value in
+ * text that is otherwise well formed (R0, P0M, a zone that is no zone
+ * name, a count too large) is kept in "deferred" while the parse goes on:
+ * malformed text is reported first (22007), then wrong values (22023),
+ * then values out of range (22008).
+ */
 typedef struct CycleScan
 {
 	const char *p;				/* next unread character */
 	const char *end;			/* one past the last non-blank character */
 	char	   *detail;
 	size_t		detail_size;
+	CycleStatus deferred;
 } CycleScan;
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -62,6 +69,30 @@ scan_fail(CycleScan *s, CycleStatus status, const char *fmt,...)
 		va_end(ap);
 	}
 	return status;
+}
+
+static void scan_defer(CycleScan *s, CycleStatus status,
+					   const char *fmt,...) CYCLE_PRINTF(3, 4);
+
+/*
+ * Records a wrong value found in well-formed text, unless one that ranks
+ * as high was found before (a wrong value before one out of range)
+ */
+static void
+scan_defer(CycleScan *s, CycleStatus status, const char *fmt,...)
+{
+	va_list		ap;
+
+	if (s->deferred != CYCLE_OK &&
+		(s->deferred != CYCLE_OUT_OF_RANGE || status == CYCLE_OUT_OF_RANGE))
+		return;
+	s->deferred = status;
+	if (s->detail != NULL && s->detail_size > 0)
+	{
+		va_start(ap, fmt);
+		vsnprintf(s->detail, s->detail_size, fmt, ap);
+		va_end(ap);
+	}
 }
 
 static bool
@@ -157,9 +188,6 @@ scan_anchor(CycleScan *s, CycleLocal *a)
 		return scan_fail(s, CYCLE_BAD_SYNTAX,
 						 "Month %02d does not exist: months run from 01 to 12.",
 						 (int) a->month);
-	if (a->year < CYCLE_MIN_ANCHOR_YEAR)
-		return scan_fail(s, CYCLE_OUT_OF_RANGE,
-						 "Year 0000 is before the first year an anchor may have, 0001.");
 	if (a->day < 1 || a->day > cycle_days_in_month(a->year, a->month))
 		return scan_fail(s, CYCLE_BAD_SYNTAX,
 						 "Day %02d does not exist in %04d-%02d, which has %d days.",
@@ -177,6 +205,9 @@ scan_anchor(CycleScan *s, CycleLocal *a)
 		return scan_fail(s, CYCLE_BAD_SYNTAX,
 						 "Second %02d does not exist: seconds run from 00 to 59.",
 						 (int) a->second);
+	if (a->year < CYCLE_MIN_ANCHOR_YEAR)
+		scan_defer(s, CYCLE_OUT_OF_RANGE,
+				   "Year 0000 is before the first year an anchor may have, 0001.");
 	return CYCLE_OK;
 }
 
@@ -190,8 +221,14 @@ scan_zone(CycleScan *s, char *zone)
 		return CYCLE_OK;
 
 	if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
-		return scan_fail(s, CYCLE_BAD_ZONE,
-						 "Numeric UTC offsets are not accepted, because they do not follow daylight saving time.");
+	{
+		/* the offset runs to the "/" before the step */
+		while (s->p < s->end && *s->p != '/')
+			s->p++;
+		scan_defer(s, CYCLE_BAD_ZONE,
+				   "Numeric UTC offsets are not accepted, because they do not follow daylight saving time.");
+		return CYCLE_OK;
+	}
 
 	if (scan_char(s, '['))
 	{
@@ -207,18 +244,27 @@ scan_zone(CycleScan *s, char *zone)
 		len = s->p - start;
 		s->p++;					/* the ']' */
 		if (len == 0)
-			return scan_fail(s, CYCLE_BAD_ZONE, "The time zone name is empty.");
+		{
+			scan_defer(s, CYCLE_BAD_ZONE, "The time zone name is empty.");
+			return CYCLE_OK;
+		}
 		if (len > CYCLE_ZONE_MAXLEN)
-			return scan_fail(s, CYCLE_BAD_ZONE,
-							 "The time zone name is longer than %d bytes.",
-							 CYCLE_ZONE_MAXLEN);
+		{
+			scan_defer(s, CYCLE_BAD_ZONE,
+					   "The time zone name is longer than %d bytes.",
+					   CYCLE_ZONE_MAXLEN);
+			return CYCLE_OK;
+		}
 		for (size_t i = 0; i < len; i++)
 		{
 			unsigned char c = (unsigned char) start[i];
 
 			if (c <= ' ' || c >= 0x7f)
-				return scan_fail(s, CYCLE_BAD_ZONE,
-								 "The time zone name contains a character that no zone name has.");
+			{
+				scan_defer(s, CYCLE_BAD_ZONE,
+						   "The time zone name contains a character that no zone name has.");
+				return CYCLE_OK;
+			}
 		}
 		memcpy(zone, start, len);
 		zone[len] = '\0';
@@ -257,18 +303,21 @@ scan_step(CycleScan *s, int32_t *months)
 						 "Unexpected text after the step.");
 	}
 	if (overflow || (unit == 'Y' && n > INT32_MAX / 12))
-		return scan_fail(s, CYCLE_OUT_OF_RANGE,
-						 "The step is too long: its first period would end beyond the timestamp range.");
-	if (n == 0)
-		return scan_fail(s, CYCLE_BAD_VALUE,
-						 "The step must be at least one month long.");
-	*months = unit == 'Y' ? n * 12 : n;
+		scan_defer(s, CYCLE_OUT_OF_RANGE,
+				   "The step is too long: its first period would end beyond the timestamp range.");
+	else if (n == 0)
+		scan_defer(s, CYCLE_BAD_VALUE,
+				   "The step must be at least one month long.");
+	else
+		*months = unit == 'Y' ? n * 12 : n;
 	return CYCLE_OK;
 }
 
 /*
  * Parses the text form of a cycle.  On failure returns the kind of error
- * and writes a sentence saying what is wrong into detail.
+ * and writes a sentence saying what is wrong into detail: malformed text
+ * first, then a wrong value, then one out of range.  On CYCLE_OUT_OF_RANGE
+ * the zone name is filled in, for the caller to check first.
  */
 CycleStatus
 cycle_parse(const char *str, CycleParts *out, char *detail, size_t detail_size)
@@ -286,6 +335,7 @@ cycle_parse(const char *str, CycleParts *out, char *detail, size_t detail_size)
 	s.end = str + strlen(str);
 	s.detail = detail;
 	s.detail_size = detail_size;
+	s.deferred = CYCLE_OK;
 	while (s.p < s.end && is_blank(*s.p))
 		s.p++;
 	while (s.end > s.p && is_blank(s.end[-1]))
@@ -298,11 +348,11 @@ cycle_parse(const char *str, CycleParts *out, char *detail, size_t detail_size)
 	{
 		scan_number(&s, &periods, &overflow);
 		if (overflow)
-			return scan_fail(&s, CYCLE_OUT_OF_RANGE,
-							 "The number of periods is too large: the contract would end beyond the timestamp range.");
-		if (periods == 0)
-			return scan_fail(&s, CYCLE_BAD_VALUE,
-							 "A contract has at least one period: write R1 or more, or R alone for an open-ended cycle.");
+			scan_defer(&s, CYCLE_OUT_OF_RANGE,
+					   "The number of periods is too large: the contract would end beyond the timestamp range.");
+		else if (periods == 0)
+			scan_defer(&s, CYCLE_BAD_VALUE,
+					   "A contract has at least one period: write R1 or more, or R alone for an open-ended cycle.");
 	}
 	if (!scan_char(&s, '/'))
 		return scan_fail(&s, CYCLE_BAD_SYNTAX,
@@ -322,7 +372,7 @@ cycle_parse(const char *str, CycleParts *out, char *detail, size_t detail_size)
 		return st;
 
 	out->periods = periods;
-	return CYCLE_OK;
+	return s.deferred;
 }
 
 /*
@@ -400,7 +450,7 @@ CycleStatus
 cycle_decode(const unsigned char *buf, size_t len, CycleParts *out,
 			 char *detail, size_t detail_size)
 {
-	CycleScan	s = {NULL, NULL, detail, detail_size};
+	CycleScan	s = {NULL, NULL, detail, detail_size, CYCLE_OK};
 	int64_t		usecs;
 	int32_t		months;
 	int32_t		periods;

@@ -53,6 +53,12 @@ read_digits(const char **p, int n, int *value)
  * false, with a detail sentence, on anything else.
  */
 static bool
+is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static bool
 parse_instant(const char *s, TimestampTz *result, const char **detail)
 {
 	CycleLocal	l;
@@ -65,7 +71,7 @@ parse_instant(const char *s, TimestampTz *result, const char **detail)
 	memset(&l, 0, sizeof(l));
 	*detail = "The value must be an ISO 8601 timestamp with a UTC offset, such as 2026-03-01T00:00:00Z or 2026-03-01T01:00:00+01:00.";
 
-	while (*p == ' ')
+	while (is_blank(*p))
 		p++;
 	if (!read_digits(&p, 4, &l.year) || *p++ != '-' ||
 		!read_digits(&p, 2, &l.month) || *p++ != '-' ||
@@ -85,11 +91,13 @@ parse_instant(const char *s, TimestampTz *result, const char **detail)
 			p++;
 			while (*p >= '0' && *p <= '9')
 			{
-				if (frac_digits < 6)
+				if (frac_digits == 6)
 				{
-					frac = frac * 10 + (*p - '0');
-					frac_digits++;
+					*detail = "The seconds have more than six fractional digits; timestamps hold microseconds.";
+					return false;
 				}
+				frac = frac * 10 + (*p - '0');
+				frac_digits++;
 				p++;
 			}
 			if (frac_digits == 0)
@@ -130,7 +138,7 @@ parse_instant(const char *s, TimestampTz *result, const char **detail)
 			*detail = "The value has no UTC offset: end it with Z or an offset such as +01:00.";
 		return false;
 	}
-	while (*p == ' ')
+	while (is_blank(*p))
 		p++;
 	if (*p != '\0')
 		return false;
@@ -147,6 +155,13 @@ parse_instant(const char *s, TimestampTz *result, const char **detail)
 	if (!IS_VALID_TIMESTAMP(usecs))
 	{
 		*detail = "The instant is outside the timestamp range.";
+		return false;
+	}
+	/* SHOW prints it in UTC, in a form this function must read back */
+	cycle_usecs_to_local(usecs, &l);
+	if (l.year < 1 || l.year > 9999)
+	{
+		*detail = "The instant lies outside the years 0001 to 9999 in UTC.";
 		return false;
 	}
 	*result = usecs;

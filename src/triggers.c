@@ -431,6 +431,7 @@ Datum
 credits_orgs_truncate(PG_FUNCTION_ARGS)
 {
 	trigger_data(fcinfo, "credits_orgs_truncate");
+	credits_require_clock_writes();
 	credits_begin();
 	credits_run(&q_any_history, NULL, NULL, false, 1);
 	if (DatumGetBool(credits_get_notnull(0, 1)))
@@ -452,6 +453,7 @@ Datum
 credits_members_truncate(PG_FUNCTION_ARGS)
 {
 	trigger_data(fcinfo, "credits_members_truncate");
+	credits_require_clock_writes();
 	org_forget_all();
 	return PointerGetDatum(NULL);
 }

@@ -28,7 +28,14 @@ SELECT pg_temp.err(format('SET credits.clock = %L', v))
 FROM (VALUES ('2026-03-01T00:00:00'), ('2026-03-01'), ('now'), ('today'),
 			 ('epoch'), ('infinity'), ('2026-13-01T00:00:00Z'),
 			 ('2026-02-29T00:00:00Z'), ('2026-03-01T24:00:00Z'),
-			 ('2026-03-01T00:00:00+16:00'), ('March 1, 2026'), ('2026-03-01T00:00Z junk')) x(v);
+			 ('2026-03-01T00:00:00+16:00'), ('March 1, 2026'), ('2026-03-01T00:00Z junk'),
+			 ('2026-03-01T00:00:00.1234567Z'), ('0001-01-01T00:00:00+01:00'),
+			 ('9999-12-31T23:59:59-15:00')) x(v);
+-- blanks around the value are ignored; an empty value means no override
+SET credits.clock = E'\t2026-03-01T00:00:00Z \n';
+SHOW credits.clock;
+SET credits.clock = '';
+SELECT clock() = now() AS clock_is_now;
 
 -- RESET returns to the transaction timestamp
 RESET credits.clock;

@@ -23,7 +23,9 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.renew_due()$$),
 	($$SELECT credits.expire_due()$$),
 	($$UPDATE credits.orgs SET plan_credits = 6 WHERE org = 'w'$$),
-	($$INSERT INTO credits.members (org, member) VALUES ('w', 'bob')$$)
+	($$INSERT INTO credits.members (org, member) VALUES ('w', 'bob')$$),
+	($$TRUNCATE credits.members$$),
+	($$TRUNCATE credits.orgs CASCADE$$)
 ) v(sql);
 RESET credits.clock;
 SELECT unlock('w', 'alice', 'p1');

@@ -130,6 +130,21 @@ FROM (VALUES
 	('R/2026-01-01/P200000000Y')
 ) v(t);
 
+-- Text with several faults: malformed text is reported first (22007),
+-- then a wrong value (22023), then one out of range (22008)
+SELECT t, (SELECT e FROM pg_temp.err(format('SELECT %L::credits.cycle', t)) e LIMIT 1)
+FROM (VALUES
+	('R0'),
+	('R99999999999'),
+	('R99999999999/not-a-date/P1M'),
+	('R0/2026-01-31/P1W'),
+	('R/0000-02-30/P1M'),
+	('R/2026-01-31+01:00/P1W'),
+	('R0/0000-01-01/P1M'),
+	('R/2026-01-31[CEST]/P99999999999M'),
+	('R99999999999/2026-01-31/P0M')
+) v(t);
+
 -- ...while a long contract that still ends in range is accepted
 SELECT 'R3000000/2026-01-01/P1M'::cycle;
 

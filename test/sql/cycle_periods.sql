@@ -127,6 +127,9 @@ SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[2027-01-01, 2028-01-01)');
 SELECT count(*) FROM periods('R/2026-01-31/P1M', 'empty');
 SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[infinity, infinity]');
 SELECT count(*) FROM periods('R3/2026-01-31/P1M', '[infinity,)');
+-- a range starting at infinity overlaps nothing, even of an open-ended cycle
+SELECT count(*) FROM periods('R/2026-01-31/P1M', '[infinity, infinity]');
+SELECT count(*) FROM periods('R/2026-01-31/P1M', '[infinity,)');
 SELECT count(*) FROM periods('R/2026-01-31/P1M', '(, -infinity]');
 -- unbounded below starts at period 0; unbounded above needs a contract
 SELECT periods('R3/2026-01-31/P1M', '(,)');
