@@ -450,11 +450,13 @@ credits_cycle_recv(PG_FUNCTION_ARGS)
 
 	zone = canonical_zone_name(parts.zone);
 	if (zone == NULL)
+	{
+		zone_detail(parts.zone, detail, sizeof(detail));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 				 errmsg("invalid external cycle value"),
-				 errdetail("Time zone \"%s\" is not one of pg_timezone_names.",
-						   parts.zone)));
+				 errdetail("%s", detail)));
+	}
 
 	c = cycle_from_parts(&parts, zone);
 	if (c == NULL)
