@@ -555,24 +555,48 @@ REVOKE ALL ON FUNCTION credits.apply_rights(name, text),
 REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
 	credits.unlock_via FROM PUBLIC;
 
--- Re-apply the rights recorded so far, to the objects this version adds
-SELECT credits.apply_rights(role_name, level) FROM credits.rights;
+-- The rights recorded so far, extended to what 1.1 adds to each level:
+-- new functions, and the cycle type's I/O functions for admins.  Rights a
+-- DBA revoked on older objects stay revoked.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT cr.role_name, cr.level FROM credits.rights cr
+			 WHERE pg_catalog.to_regrole(cr.role_name) IS NOT NULL
+	LOOP
+		IF r.level OPERATOR(pg_catalog.=) 'app' THEN
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'
+				' credits.usage_period(text, timestamptz),'
+				' credits.org_status_for(text), credits.member_status_for(text)'
+				' TO %I', r.role_name);
+		ELSE
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'
+				' credits.upsert_org(text, credits.cycle, bigint, bigint, boolean),'
+				' credits.upsert_member(text, text, bigint, boolean),'
+				' credits.delete_org(text), credits.delete_member(text, text),'
+				' credits.cycle_in(cstring), credits.cycle_out(credits.cycle),'
+				' credits.cycle_recv(internal), credits.cycle_send(credits.cycle)'
+				' TO %I', r.role_name);
+		END IF;
+	END LOOP;
+END
+$$;
 
--- PostgreSQL records every GRANT an extension script makes as the
--- extension's initial privileges, which pg_dump leaves out of dumps: a
--- role's rights would then not be dumped, and a role dropped later would
--- leave a dump that cannot be restored.  Take the recorded roles' grants
--- back out of the initial privileges, as a fresh install has them (and
--- none recorded where only the owner's default rights are left).
+-- PostgreSQL records the whole privileges of every object an extension
+-- script grants or revokes on as the extension's initial privileges,
+-- which pg_dump leaves out of dumps: the rights of the roles above, and
+-- any a DBA gave, would then not be dumped, and a role dropped later would
+-- leave a dump that cannot be restored.  Keep only the owner's, as a fresh
+-- install has them (and none recorded where only the owner's default
+-- rights are left).
 UPDATE pg_catalog.pg_init_privs ip
    SET initprivs = ARRAY(
 		SELECT a FROM pg_catalog.unnest(ip.initprivs) AS a
 		 WHERE (SELECT x.grantee FROM pg_catalog.aclexplode(ARRAY[a]) AS x LIMIT 1)
-			   NOT IN (SELECT r.oid FROM pg_catalog.pg_roles r
-					   JOIN credits.rights cr ON cr.role_name OPERATOR(pg_catalog.=) r.rolname
-					   WHERE r.oid OPERATOR(pg_catalog.<>)
-							 (SELECT e.extowner FROM pg_catalog.pg_extension e
-							  WHERE e.extname OPERATOR(pg_catalog.=) 'credits')))
+			   OPERATOR(pg_catalog.=)
+			   (SELECT e.extowner FROM pg_catalog.pg_extension e
+				WHERE e.extname OPERATOR(pg_catalog.=) 'credits'))
  WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
    AND (ip.classoid, ip.objoid) IN (
 		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
@@ -583,7 +607,6 @@ UPDATE pg_catalog.pg_init_privs ip
 		   AND d.deptype OPERATOR(pg_catalog.=) 'e');
 DELETE FROM pg_catalog.pg_init_privs ip
  WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
-   AND ip.objsubid OPERATOR(pg_catalog.=) 0
    AND (ip.classoid, ip.objoid) IN (
 		SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
 		 WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
@@ -591,12 +614,15 @@ DELETE FROM pg_catalog.pg_init_privs ip
 			   (SELECT e.oid FROM pg_catalog.pg_extension e
 				WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
 		   AND d.deptype OPERATOR(pg_catalog.=) 'e')
-   AND ip.initprivs OPERATOR(pg_catalog.=) (
+   AND (pg_catalog.cardinality(ip.initprivs) OPERATOR(pg_catalog.=) 0
+		OR ip.initprivs OPERATOR(pg_catalog.=) (
 		SELECT pg_catalog.acldefault('r', c.relowner) FROM pg_catalog.pg_class c
 		 WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
 		   AND c.oid OPERATOR(pg_catalog.=) ip.objoid
+		   AND ip.objsubid OPERATOR(pg_catalog.=) 0
 		   AND c.relkind OPERATOR(pg_catalog.<>) 'S'
 		UNION ALL
 		SELECT pg_catalog.acldefault('n', n.nspowner) FROM pg_catalog.pg_namespace n
 		 WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
-		   AND n.oid OPERATOR(pg_catalog.=) ip.objoid);
+		   AND n.oid OPERATOR(pg_catalog.=) ip.objoid
+		   AND ip.objsubid OPERATOR(pg_catalog.=) 0));

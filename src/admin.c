@@ -563,7 +563,7 @@ visit_orgs(CreditsQuery *page_query, TimestampTz now, int64 max_orgs,
 			 * An SPI level of its own, and the org out of the cache after,
 			 * so that memory stays flat however many orgs are visited
 			 */
-			credits_begin();
+			credits_begin_nested();
 			counts = visit(page, i, org, now, state);
 			credits_end();
 			org_forget_key(org);

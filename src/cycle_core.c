@@ -222,9 +222,16 @@ scan_zone(CycleScan *s, char *zone)
 
 	if (s->p < s->end && (*s->p == '+' || *s->p == '-'))
 	{
-		/* the offset runs to the "/" before the step */
-		while (s->p < s->end && *s->p != '/')
-			s->p++;
+		int32_t		hh;
+		int32_t		mm;
+
+		/* a well-formed offset, +hh, +hhmm or +hh:mm, is a wrong value */
+		s->p++;
+		if (!scan_fixed_digits(s, 2, &hh) ||
+			(scan_char(s, ':') ? !scan_fixed_digits(s, 2, &mm) :
+			 (s->p < s->end && is_digit(*s->p) && !scan_fixed_digits(s, 2, &mm))))
+			return scan_fail(s, CYCLE_BAD_SYNTAX,
+							 "A zone is Z or [Area/Location] after the anchor.");
 		scan_defer(s, CYCLE_BAD_ZONE,
 				   "Numeric UTC offsets are not accepted, because they do not follow daylight saving time.");
 		return CYCLE_OK;

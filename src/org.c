@@ -52,13 +52,15 @@ static bool protected_writes = false;
 
 /*
  * Operations in progress (credits_begin .. credits_end), innermost last,
- * each with the subtransaction it began in.  Code an operation runs (a
- * DBA's CHECK constraint, say) may roll a subtransaction of its own back
- * while the operation holds pointers into the org cache: the cache is
- * then kept, not freed.  It is dropped only if the rolled-back
- * subtransaction used it (cache_subid, the newest subtransaction an
- * operation began in), and if an operation that holds pointers into it is
- * still in progress, that operation fails at its end (cache_lost).
+ * each with the subtransaction it began in.  An operation never begins
+ * inside another (only renew_due and expire_due nest a level per org,
+ * credits_begin_nested).  Code an operation runs (a DBA's CHECK
+ * constraint, say) may roll a subtransaction of its own back while the
+ * operation holds pointers into the org cache: the cache is then kept,
+ * not freed.  It is dropped only if the rolled-back subtransaction used it
+ * (cache_subid, the newest subtransaction an operation began in), and if
+ * an operation that holds pointers into it is still in progress, that
+ * operation fails at its end (cache_lost).
  */
 static SubTransactionId *op_subids = NULL;
 static int	op_depth = 0;
@@ -281,11 +283,35 @@ org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * Refuses a call of the extension from code that runs inside one of its
+ * operations (a constraint or index expression of its tables): the outer
+ * operation has decided on what it read, and holds it cached.
+ */
+void
+credits_check_not_nested(void)
+{
+	if (op_depth > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot call the credits extension while one of its operations runs"),
+				 errdetail("Code run by a credits function, such as a constraint or an index expression of the extension's tables, called the extension again."),
+				 errhint("Do not call credits functions from constraints, index expressions or triggers of the extension's tables.")));
+}
+
+/*
  * Begins an operation that uses the org cache: connects to SPI.  Every
  * credits_begin is paired with credits_end, unless an error ends both.
  */
 void
 credits_begin(void)
+{
+	credits_check_not_nested();
+	credits_begin_nested();
+}
+
+/* credits_begin for a level inside an operation of the extension's own */
+void
+credits_begin_nested(void)
 {
 	SubTransactionId subid = GetCurrentSubTransactionId();
 

@@ -91,6 +91,8 @@ typedef struct OrgEntry
 
 extern void credits_org_init(void);
 extern void credits_begin(void);
+extern void credits_begin_nested(void);
+extern void credits_check_not_nested(void);
 extern void credits_end(void);
 extern void credits_triggers_init(void);
 extern void credits_allow_protected_writes(bool allow);

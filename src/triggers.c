@@ -453,6 +453,7 @@ Datum
 credits_members_truncate(PG_FUNCTION_ARGS)
 {
 	trigger_data(fcinfo, "credits_members_truncate");
+	credits_check_not_nested();
 	credits_require_clock_writes();
 	org_forget_all();
 	return PointerGetDatum(NULL);

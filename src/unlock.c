@@ -809,6 +809,7 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	TimestampTz ustart;
 	TimestampTz uend;
 	int64		debit_id;
+	int			ngrants;
 	int			cols[3];
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
@@ -847,7 +848,17 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	o = org_lock(org, false);
 	now = credits_now();
 	org_usage_period(&o->info, now, &ustart, &uend);
+	org_load_grants(o, now);
+	ngrants = o->ngrants;
 	org_ensure_plan_grant(o, now);
+
+	/*
+	 * A row that will be skipped (its prospect is unlocked, and the org is
+	 * held) gets no AFTER trigger to look at the low-balance signal: if
+	 * creating the plan grant was this row's only write, look now.
+	 */
+	if (o->ngrants > ngrants && unlock_exists(org, prospect))
+		org_signal(o, now);
 	debit_id = ledger_next_id();
 	credits_end();
 

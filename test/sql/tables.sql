@@ -141,7 +141,8 @@ ROLLBACK;
 
 -- A constraint's function may roll back a subtransaction of its own while
 -- a charge runs (the org cache it relies on is kept); one that calls the
--- extension again and rolls that call back fails the charge (55000)
+-- extension again fails the charge (55000), whether it rolls that call
+-- back or not
 CREATE FUNCTION public.careful(bigint) RETURNS boolean LANGUAGE plpgsql AS $$
 BEGIN
 	BEGIN
@@ -173,7 +174,13 @@ BEGIN;
 ALTER TABLE credits.ledger ADD CONSTRAINT reentrant CHECK (public.reentrant(amount)) NOT VALID;
 SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'c1')$$);
 ROLLBACK;
-DROP FUNCTION public.careful(bigint), public.reentrant(bigint);
+CREATE FUNCTION public.renews(bigint) RETURNS boolean LANGUAGE sql
+AS $$ SELECT credits.renew_due() >= 0 $$;
+BEGIN;
+ALTER TABLE credits.usage ADD CONSTRAINT renews CHECK (public.renews(used)) NOT VALID;
+SELECT pg_temp.err($$SELECT credits.unlock('t1', 'ann', 'c1')$$);
+ROLLBACK;
+DROP FUNCTION public.careful(bigint), public.reentrant(bigint), public.renews(bigint);
 
 -- Nothing of the refused calls is left, and the tables are whole again
 SELECT prospect FROM unlocks WHERE org = 't1' ORDER BY prospect;
