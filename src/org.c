@@ -46,6 +46,8 @@ static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
 
 static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
+static void member_remove(OrgEntry *o, const char *key);
+static void members_free(OrgEntry *o);
 
 /* Set while the extension itself updates or deletes protected rows */
 static bool protected_writes = false;
@@ -62,6 +64,9 @@ static bool protected_writes = false;
  * an operation that holds pointers into it is still in progress, that
  * operation fails at its end (cache_lost).
  */
+/* Orgs cached at most; about 2 kB each */
+#define ORG_CACHE_MAX 16384
+
 static SubTransactionId *op_subids = NULL;
 static int	op_depth = 0;
 static int	op_max = 0;
@@ -263,17 +268,20 @@ org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (cache_subid != InvalidSubTransactionId && cache_subid >= mySubid)
 	{
-		/* its locks and writes are undone: what the cache says is not so */
+		/*
+		 * Its locks and writes are undone: what the cache says is not so.
+		 * An operation still in progress points into it (it cannot happen
+		 * while nested calls are refused, but would be a money bug): the
+		 * cache stays as it is, and the operation fails at its end, which
+		 * rolls back what it did and drops the cache then.
+		 */
 		if (op_depth > 0)
-		{
-			/* an operation still points into it: let it go with the xact */
-			cache_context = NULL;
-			org_cache = NULL;
 			cache_lost = true;
-		}
 		else
+		{
 			org_forget_all();
-		cache_subid = InvalidSubTransactionId;
+			cache_subid = InvalidSubTransactionId;
+		}
 	}
 	if (op_depth == 0)
 	{
@@ -306,6 +314,14 @@ void
 credits_begin(void)
 {
 	credits_check_not_nested();
+
+	/*
+	 * Nothing points into the cache between operations: a transaction that
+	 * charges very many orgs starts over rather than keep them all (their
+	 * locks are kept to commit all the same)
+	 */
+	if (org_cache != NULL && hash_get_num_entries(org_cache) >= ORG_CACHE_MAX)
+		org_forget_all();
 	credits_begin_nested();
 }
 
@@ -470,6 +486,12 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	if (org_cache != NULL)
 	{
 		o = hash_search(org_cache, key, HASH_FIND, NULL);
+		if (o != NULL && o->changing)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("organization \"%s\" is being changed by this statement", key),
+					 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
+					 errhint("Charge the organization in a statement of its own.")));
 		if (o != NULL)
 			return o;
 	}
@@ -534,7 +556,10 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	o->grants = NULL;
 	o->uncreated_start = DT_NOBEGIN;
 	o->uncreated_amount = 0;
-	o->members = NULL;
+	o->changing = false;
+	o->nfew = 0;
+	o->few = NULL;
+	o->many = NULL;
 	return o;
 }
 
@@ -576,10 +601,10 @@ org_lock_for_member(Datum org, Datum member)
 							   key),
 					 errhint("Retry the transaction.")));
 	}
-	else if (o->members != NULL)
+	else
 	{
 		key_to_buf(member, key);
-		hash_search(o->members, key, HASH_REMOVE, NULL);
+		member_remove(o, key);
 	}
 	return true;
 }
@@ -598,8 +623,7 @@ org_forget(const char *org)
 		return;
 	if (o->grants != NULL)
 		pfree(o->grants);
-	if (o->members != NULL)
-		hash_destroy(o->members);
+	members_free(o);
 	if (o->info.cycle != NULL)
 		pfree(o->info.cycle);
 	hash_search(org_cache, org, HASH_REMOVE, NULL);
@@ -627,13 +651,38 @@ org_reload(OrgEntry *o)
 	args[0] = CStringGetTextDatum(o->org);
 	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 		elog(ERROR, "organization \"%s\" disappeared", o->org);
+	if (o->info.cycle != NULL)
+		pfree(o->info.cycle);
 	org_read_info(&o->info, cache_context);
 	o->armed = DatumGetBool(credits_get_notnull(0, 7));
 	o->grants_loaded = false;
 	o->uncreated_start = DT_NOBEGIN;
-	if (o->members != NULL)
-		hash_destroy(o->members);
-	o->members = NULL;
+	o->changing = false;
+	members_free(o);
+}
+
+/*
+ * The org's orgs row is being updated (BEFORE UPDATE): until the AFTER
+ * trigger has applied the change (org_reload), the cache does not say what
+ * the org is, and an operation on it in the same statement is refused.
+ */
+void
+org_begin_change(OrgEntry *o)
+{
+	o->changing = true;
+}
+
+/* The AFTER trigger of that UPDATE: the org may be used again */
+void
+org_end_change(Datum org)
+{
+	char		key[CREDITS_KEY_MAXLEN + 1];
+	OrgEntry   *o;
+
+	key_to_buf(org, key);
+	if (org_cache != NULL &&
+		(o = hash_search(org_cache, key, HASH_FIND, NULL)) != NULL)
+		o->changing = false;
 }
 
 /* ---------------------------------------------------------------------
@@ -1108,6 +1157,123 @@ org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
  */
 
 /*
+ * The members an org's operations looked up.  Most transactions touch a
+ * few members of each org they charge, and some charge a great many orgs:
+ * a few members live in an array, and only an org with more gets a hash
+ * table (each has a memory context of its own, some 24 kB).  Slots are
+ * allocated one by one, so that pointers to them stay valid.
+ */
+#define FEW_MEMBERS 8
+
+typedef struct MemberRef
+{
+	char		member[CREDITS_KEY_MAXLEN + 1];	/* hash key */
+	MemberSlot *slot;
+} MemberRef;
+
+static MemberSlot *
+member_find(OrgEntry *o, const char *key)
+{
+	if (o->many != NULL)
+	{
+		MemberRef  *ref = hash_search(o->many, key, HASH_FIND, NULL);
+
+		return ref != NULL ? ref->slot : NULL;
+	}
+	for (int i = 0; i < o->nfew; i++)
+	{
+		if (strcmp(o->few[i]->member, key) == 0)
+			return o->few[i];
+	}
+	return NULL;
+}
+
+static MemberSlot *
+member_add(OrgEntry *o, const char *key)
+{
+	MemberSlot *m = MemoryContextAllocZero(cache_context, sizeof(MemberSlot));
+	MemberRef  *ref;
+
+	strlcpy(m->member, key, sizeof(m->member));
+	if (o->many == NULL && o->nfew < FEW_MEMBERS)
+	{
+		if (o->few == NULL)
+			o->few = MemoryContextAlloc(cache_context,
+										FEW_MEMBERS * sizeof(MemberSlot *));
+		o->few[o->nfew++] = m;
+		return m;
+	}
+	if (o->many == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = CREDITS_KEY_MAXLEN + 1;
+		ctl.entrysize = sizeof(MemberRef);
+		ctl.hcxt = cache_context;
+		o->many = hash_create("credits members", 4 * FEW_MEMBERS, &ctl,
+							  HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		for (int i = 0; i < o->nfew; i++)
+		{
+			ref = hash_search(o->many, o->few[i]->member, HASH_ENTER, NULL);
+			ref->slot = o->few[i];
+		}
+		pfree(o->few);
+		o->few = NULL;
+		o->nfew = 0;
+	}
+	ref = hash_search(o->many, key, HASH_ENTER, NULL);
+	ref->slot = m;
+	return m;
+}
+
+static void
+member_remove(OrgEntry *o, const char *key)
+{
+	if (o->many != NULL)
+	{
+		MemberRef  *ref = hash_search(o->many, key, HASH_FIND, NULL);
+
+		if (ref != NULL)
+		{
+			pfree(ref->slot);
+			hash_search(o->many, key, HASH_REMOVE, NULL);
+		}
+		return;
+	}
+	for (int i = 0; i < o->nfew; i++)
+	{
+		if (strcmp(o->few[i]->member, key) == 0)
+		{
+			pfree(o->few[i]);
+			o->few[i] = o->few[--o->nfew];
+			return;
+		}
+	}
+}
+
+static void
+members_free(OrgEntry *o)
+{
+	if (o->many != NULL)
+	{
+		HASH_SEQ_STATUS seq;
+		MemberRef  *ref;
+
+		hash_seq_init(&seq, o->many);
+		while ((ref = hash_seq_search(&seq)) != NULL)
+			pfree(ref->slot);
+		hash_destroy(o->many);
+		o->many = NULL;
+	}
+	for (int i = 0; i < o->nfew; i++)
+		pfree(o->few[i]);
+	if (o->few != NULL)
+		pfree(o->few);
+	o->few = NULL;
+	o->nfew = 0;
+}
+
+/*
  * A member of a locked org (exists = false if unknown), with its usage in
  * the usage period starting at usage_start loaded by the same query.
  */
@@ -1116,29 +1282,19 @@ org_member(OrgEntry *o, Datum member, TimestampTz usage_start)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
 	MemberSlot *m;
-	bool		found;
 
-	if (o->members == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = CREDITS_KEY_MAXLEN + 1;
-		ctl.entrysize = sizeof(MemberSlot);
-		ctl.hcxt = cache_context;
-		o->members = hash_create("credits members", 16, &ctl,
-								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	}
 	key_to_buf(member, key);
-	m = hash_search(o->members, key, HASH_ENTER, &found);
-	if (!found)
+	m = member_find(o, key);
+	if (m == NULL)
 	{
 		KeyScan    *ks = keyscan_begin(KEY_MEMBER, NULL);
 		TupleTableSlot *row;
-		Datum		key[2];
+		Datum		keys[2];
 
-		key[0] = CStringGetTextDatum(o->org);
-		key[1] = member;
-		row = keyscan_first(ks, key);
+		keys[0] = CStringGetTextDatum(o->org);
+		keys[1] = member;
+		row = keyscan_first(ks, keys);
+		m = member_add(o, key);
 		m->usage_loaded = false;
 		m->exists = row != NULL;
 		if (row != NULL)

@@ -79,7 +79,11 @@ typedef struct OrgEntry
 	GrantSlot  *grants;			/* in consumption order */
 	TimestampTz uncreated_start;	/* plan period whose value is cached */
 	int64		uncreated_amount;
-	HTAB	   *members;
+	bool		changing;		/* an UPDATE of its orgs row is under way */
+	/* members looked up: a few in an array, more in a hash table */
+	int			nfew;
+	MemberSlot **few;
+	HTAB	   *many;
 } OrgEntry;
 
 /* Kinds of ledger entries */
@@ -112,6 +116,8 @@ extern void org_forget_all(void);
 extern void org_forget(const char *org);
 extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);
+extern void org_begin_change(OrgEntry *o);
+extern void org_end_change(Datum org);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 
 extern bool org_plan_period(const OrgInfo *info, TimestampTz t,

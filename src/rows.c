@@ -414,6 +414,11 @@ keyscan_next(KeyScan *ks)
 	return NULL;
 }
 
+/*
+ * Ends a lookup.  The locks on the table and index are kept to commit, as
+ * a statement keeps them: what was read stays cached in the org cache, so
+ * a rewrite of the table (VACUUM FULL, TRUNCATE) must wait.
+ */
 void
 keyscan_end(KeyScan *ks)
 {
@@ -421,8 +426,8 @@ keyscan_end(KeyScan *ks)
 	ExecDropSingleTupleTableSlot(ks->slot);
 	if (ks->own_snapshot != NULL)
 		UnregisterSnapshot(ks->own_snapshot);
-	index_close(ks->index, AccessShareLock);
-	table_close(ks->heap, AccessShareLock);
+	index_close(ks->index, NoLock);
+	table_close(ks->heap, NoLock);
 	pfree(ks);
 }
 

@@ -403,7 +403,7 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 		check_org_row(td, td->tg_newtuple);
 		credits_require_clock_writes();
 		credits_begin();
-		org_lock(org, false);
+		org_begin_change(org_lock(org, false));
 		credits_end();
 		return PointerGetDatum(td->tg_newtuple);
 	}
@@ -629,6 +629,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	t2 = attr(td, td->tg_newtuple, "low_balance_threshold", &n2);
 
 	credits_begin();
+	org_end_change(org);
 	o = org_lock(org, false);
 	args[0] = org;
 	args[1] = TimestampTzGetDatum(now);
@@ -639,9 +640,13 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 		restarted = cycle_changed(o, org, new_cycle, at);
 	if (old_plan != new_plan)
 	{
+		Cycle	   *cached = o->info.cycle;
+
+		/* the new value is the first entitlement under the new cycle */
 		if (restarted)
 			o->info.cycle = new_cycle;
 		plan_changed(o, org, old_plan, new_plan, at, restarted);
+		o->info.cycle = cached;
 	}
 	args[0] = org;
 	if (restarted && org_state_has_cut_seq())

@@ -85,6 +85,12 @@ SELECT pg_temp.err(sql) FROM (VALUES
 ) v(sql);
 SELECT org FROM orgs WHERE org = 'o3';
 
+-- An org whose row an UPDATE is changing cannot be charged in the same
+-- statement (55000): the change applies when the UPDATE ends
+SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET frozen = true WHERE org = 'o3' RETURNING org)
+	SELECT credits.unlock(u.org, 'alice', 'p2') FROM u$$);
+SELECT frozen, is_unlocked('o3', 'p2') FROM orgs WHERE org = 'o3';
+
 -- The cycle, plan, threshold and frozen flag are plain updates
 UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
 SELECT org, frozen, low_balance_threshold FROM orgs WHERE org = 'o3';
