@@ -47,6 +47,7 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
+#include "nodes/makefuncs.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -57,16 +58,21 @@
 
 #include "rows.h"
 
-/* Opens one of the extension's tables by name */
+/* Opens one of the extension's tables by name, locked as it is looked up */
 Relation
 credits_table_open(const char *name, LOCKMODE mode)
 {
-	Oid			nsp = get_namespace_oid("credits", false);
-	Oid			relid = get_relname_relid(name, nsp);
+	Oid			relid;
 
+	relid = RangeVarGetRelidExtended(makeRangeVar("credits", (char *) name, -1),
+									 mode, RVR_MISSING_OK, NULL, NULL);
 	if (!OidIsValid(relid))
-		elog(ERROR, "table credits.%s is missing", name);
-	return table_open(relid, mode);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("table \"credits.%s\" of the credits extension does not exist", name),
+				 errdetail("The extension reads and writes this table directly."),
+				 errhint("Give the table its name back.")));
+	return table_open(relid, NoLock);
 }
 
 /*
@@ -330,7 +336,12 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 	ks->heap = credits_table_open(k->table, AccessShareLock);
 	check_table(ks->heap, k->shape, USE_READ);
 	if (!OidIsValid(indexid))
-		elog(ERROR, "index credits.%s is missing", k->index);
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("index \"credits.%s\" of the credits extension does not exist", k->index),
+				 errdetail("The extension looks rows of \"credits.%s\" up through this index.",
+						   k->table),
+				 errhint("Give the index its name back.")));
 	ks->index = index_open(indexid, AccessShareLock);
 	if (ks->index->rd_index->indrelid != RelationGetRelid(ks->heap) ||
 		ks->index->rd_rel->relam != BTREE_AM_OID ||
@@ -597,7 +608,11 @@ ledger_id_seq(void)
 	Oid			seq = get_relname_relid("ledger_id_seq", nsp);
 
 	if (!OidIsValid(seq))
-		elog(ERROR, "sequence credits.ledger_id_seq is missing");
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sequence \"credits.ledger_id_seq\" of the credits extension does not exist"),
+				 errdetail("Ledger ids come from this sequence."),
+				 errhint("Give the sequence its name back.")));
 	return seq;
 }
 

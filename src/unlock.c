@@ -444,6 +444,7 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	seq = ledger_id_seq();
 	for (int k = 0; k < nitems; k++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		if (!items[k].charged)
 			continue;
 		items[k].debit_id = nextval_internal(seq, false);
