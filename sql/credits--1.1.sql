@@ -674,6 +674,10 @@ BEGIN
 	IF delete_member.org IS NULL OR delete_member.member IS NULL THEN
 		RAISE EXCEPTION 'organization and member cannot be null' USING ERRCODE = '22004';
 	END IF;
+	-- the org first (SPEC section 7): a plain DELETE locks the member's
+	-- row before its trigger can take the org
+	PERFORM 1 FROM credits.orgs o WHERE o.org = delete_member.org
+		FOR NO KEY UPDATE;
 	DELETE FROM credits.members m
 	 WHERE m.org = delete_member.org AND m.member = delete_member.member;
 	RETURN FOUND;

@@ -163,7 +163,7 @@ credits_grant_one_time(PG_FUNCTION_ARGS)
 
 	credits_begin();
 	o = org_lock(org, false);
-	now = credits_now();
+	now = org_clock(o);
 
 	args[0] = org;
 	args[1] = ref;
@@ -257,7 +257,7 @@ credits_grant_referral(PG_FUNCTION_ARGS)
 
 	credits_begin();
 	o = org_lock(org, false);
-	now = credits_now();
+	now = org_clock(o);
 
 	id = existing_referral(org, referred, amount, expires_at);
 	if (id == 0)
@@ -398,7 +398,7 @@ credits_adjust(PG_FUNCTION_ARGS)
 
 	credits_begin();
 	o = org_lock(org, false);
-	now = credits_now();
+	now = org_clock(o);
 
 	if (find_request("adjust", org, ref))
 	{
@@ -465,7 +465,7 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 				 errhint("Look the grant up in credits.grants.")));
 	org = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
 	o = org_lock(org, false);
-	now = credits_now();
+	now = org_clock(o);
 
 	args[0] = ref;
 	if (credits_run(&q_find_revoke, args, NULL, false, 1) == 1)
@@ -611,9 +611,12 @@ renew_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
 	if (found > 0)
 		return false;
 
-	/* lock it, or leave it to renew lazily if someone holds it */
+	/*
+	 * Lock it, or leave it to renew lazily if someone holds it (or if its
+	 * plan restarted after this transaction's clock)
+	 */
 	o = org_lock(org, true);
-	if (o == NULL)
+	if (o == NULL || !org_clock_ok(o, now))
 		return false;
 	org_load_grants(o, now);
 	if (!org_plan_period(&o->info, now, &start, &end) ||
@@ -651,7 +654,7 @@ expire_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
 	bool		isnull;
 
 	o = org_lock(org, true);
-	if (o == NULL)
+	if (o == NULL || !org_clock_ok(o, now))
 		return false;
 
 	args[0] = org;

@@ -662,6 +662,37 @@ org_reload(OrgEntry *o)
 }
 
 /*
+ * The clock for an operation that writes to a locked org.  A transaction
+ * whose clock (its start, SPEC section 8) lies before the org's last plan
+ * restart, committed while it ran, would act in a period the restart
+ * replaced: the periods before a restart are not kept, and the new
+ * cycle's would give it a plan grant and a usage count of their own.  It
+ * gets 40001, and a retry acts after the restart.
+ */
+TimestampTz
+org_clock(OrgEntry *o)
+{
+	TimestampTz now = credits_now();
+
+	if (!org_clock_ok(o, now))
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent plan restart"),
+				 errdetail("The clock of this transaction, %s, is before the restart of the plan of organization \"%s\" at %s.",
+						   timestamptz_to_str(now), o->org,
+						   timestamptz_to_str(o->info.cycle_cut)),
+				 errhint("Retry the transaction; with credits.clock set, set it at or after the restart.")));
+	return now;
+}
+
+/* Whether an operation at now may write to the org (see org_clock) */
+bool
+org_clock_ok(OrgEntry *o, TimestampTz now)
+{
+	return TIMESTAMP_IS_NOBEGIN(o->info.cycle_cut) || now >= o->info.cycle_cut;
+}
+
+/*
  * The org's orgs row is being updated (BEFORE UPDATE): until the AFTER
  * trigger has applied the change (org_reload), the cache does not say what
  * the org is, and an operation on it in the same statement is refused.

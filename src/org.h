@@ -116,6 +116,8 @@ extern void org_forget_all(void);
 extern void org_forget(const char *org);
 extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);
+extern TimestampTz org_clock(OrgEntry *o);
+extern bool org_clock_ok(OrgEntry *o, TimestampTz now);
 extern void org_begin_change(OrgEntry *o);
 extern void org_end_change(Datum org);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);

@@ -284,15 +284,16 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 		return false;
 
 	o = org_lock(org, false);
-	now = credits_now();
-	org_usage_period(&o->info, now, &ustart, &uend);
-
-	/* a new period's plan grant first, so the ledger reads in order */
-	org_ensure_plan_grant(o, now);
 
 	/* under the lock, a row already there means unlocked: nothing to pay */
 	if (unlock_exists(org, prospect))
 		return false;
+
+	now = org_clock(o);
+	org_usage_period(&o->info, now, &ustart, &uend);
+
+	/* a new period's plan grant first, so the ledger reads in order */
+	org_ensure_plan_grant(o, now);
 
 	/*
 	 * The unlock row first (lock order); a check that fails after it
@@ -558,7 +559,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 		keyscan_end(ks);
 	}
 
-	now = credits_now();
+	now = due > 0 ? org_clock(o) : credits_now();
 	org_usage_period(&o->info, now, &ustart, &uend);
 	if (due > 0)
 	{
@@ -658,6 +659,7 @@ credits_refund(PG_FUNCTION_ARGS)
 	OrgEntry   *o;
 	Datum		args[3];
 	Datum		member;
+	TimestampTz unlocked_at;
 	TimestampTz usage_start;
 	int64		debit_id;
 	int64		grant_id;
@@ -672,7 +674,6 @@ credits_refund(PG_FUNCTION_ARGS)
 
 	credits_begin();
 	o = org_lock(org, false);
-	now = credits_now();
 
 	args[0] = org;
 	args[1] = prospect;
@@ -682,7 +683,24 @@ credits_refund(PG_FUNCTION_ARGS)
 		PG_RETURN_BOOL(false);
 	}
 	member = PointerGetDatum(DatumGetTextPCopy(credits_get_notnull(0, 1)));
+	unlocked_at = DatumGetTimestampTz(credits_get_notnull(0, 2));
 	usage_start = DatumGetTimestampTz(credits_get_notnull(0, 3));
+
+	/*
+	 * A refund dated before the unlock it undoes (its transaction began
+	 * before the unlock was committed) would judge the debit's grant at a
+	 * time it did not count yet, and could give the credit to a grant
+	 * that has already expired
+	 */
+	now = org_clock(o);
+	if (now < unlocked_at)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("could not serialize access due to a concurrent unlock"),
+				 errdetail("The clock of this transaction, %s, is before the unlock of prospect \"%s\" at %s.",
+						   timestamptz_to_str(now), TextDatumGetCString(prospect),
+						   timestamptz_to_str(unlocked_at)),
+				 errhint("Retry the transaction; with credits.clock set, set it at or after the unlock.")));
 	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
 	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));
 
@@ -810,7 +828,6 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	TimestampTz ustart;
 	TimestampTz uend;
 	int64		debit_id;
-	int			ngrants;
 	int			cols[3];
 	Datum		values[3];
 	bool		nulls[3] = {false, false, false};
@@ -847,24 +864,29 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 
 	credits_begin();
 	o = org_lock(org, false);
-	now = credits_now();
-	org_usage_period(&o->info, now, &ustart, &uend);
-	org_load_grants(o, now);
-	ngrants = o->ngrants;
-	org_ensure_plan_grant(o, now);
-
-	/*
-	 * A row that will be skipped (its prospect is unlocked, and the org is
-	 * held) gets no AFTER trigger to look at the low-balance signal: if
-	 * creating the plan grant was this row's only write, look now.
-	 */
-	if (o->ngrants > ngrants && unlock_exists(org, prospect))
-		org_signal(o, now);
-	debit_id = ledger_next_id();
-	credits_end();
-
-	pending_reset_if_stale();
-	hash_search(pending_charges, &debit_id, HASH_ENTER, NULL);
+	if (unlock_exists(org, prospect))
+	{
+		/*
+		 * Under the lock, the prospect is unlocked: ON CONFLICT skips the
+		 * row, or the insert fails on the key.  Nothing is charged or
+		 * written, as unlock() returning false writes nothing; the row
+		 * only needs values for its NOT NULL columns.
+		 */
+		now = credits_now();
+		org_usage_period(&o->info, now, &ustart, &uend);
+		debit_id = 0;
+		credits_end();
+	}
+	else
+	{
+		now = org_clock(o);
+		org_usage_period(&o->info, now, &ustart, &uend);
+		org_ensure_plan_grant(o, now);
+		debit_id = ledger_next_id();
+		credits_end();
+		pending_reset_if_stale();
+		hash_search(pending_charges, &debit_id, HASH_ENTER, NULL);
+	}
 
 	cols[0] = column(rel, "unlocked_at");
 	cols[1] = column(rel, "usage_start");
