@@ -486,7 +486,8 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	if (org_cache != NULL)
 	{
 		o = hash_search(org_cache, key, HASH_FIND, NULL);
-		if (o != NULL && o->changing)
+		if (o != NULL && o->changing &&
+			o->changing_stmt == GetCurrentStatementStartTimestamp())
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("organization \"%s\" is being changed by this statement", key),
@@ -696,11 +697,14 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
  * The org's orgs row is being updated (BEFORE UPDATE): until the AFTER
  * trigger has applied the change (org_reload), the cache does not say what
  * the org is, and an operation on it in the same statement is refused.
+ * (If another BEFORE trigger cancels the update, no AFTER trigger comes:
+ * the refusal ends with the statement.)
  */
 void
 org_begin_change(OrgEntry *o)
 {
 	o->changing = true;
+	o->changing_stmt = GetCurrentStatementStartTimestamp();
 }
 
 /* The AFTER trigger of that UPDATE: the org may be used again */

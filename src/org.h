@@ -80,6 +80,7 @@ typedef struct OrgEntry
 	TimestampTz uncreated_start;	/* plan period whose value is cached */
 	int64		uncreated_amount;
 	bool		changing;		/* an UPDATE of its orgs row is under way */
+	TimestampTz changing_stmt;	/* ... in the statement that began then */
 	/* members looked up: a few in an array, more in a hash table */
 	int			nfew;
 	MemberSlot **few;
