@@ -265,13 +265,6 @@ credits_now(void)
 void
 credits_require_clock_writes(void)
 {
-	/* every path that writes comes here first: refuse read-only ones too */
-	if (XactReadOnly)
-		ereport(ERROR,
-				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
-				 errmsg("cannot change credits in a read-only transaction"),
-				 errdetail("Charges, grants and the tables' triggers write; status and balances only read."),
-				 errhint("Run the call in a read-write transaction on the primary server.")));
 	if (clock_overridden && !clock_writes)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_CLOCK_WRITES),

@@ -466,6 +466,22 @@ org_lock(Datum org, bool skip_locked)
 }
 
 /*
+ * The org lock is a write, the first of every operation that writes: a
+ * read-only transaction (or a standby) is refused here, so that a call
+ * that needs no lock (an unlock() of an unlocked prospect) still answers.
+ */
+static void
+org_require_writable(void)
+{
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot change credits in a read-only transaction"),
+				 errdetail("Charges, grants and the tables' triggers write; status and balances only read."),
+				 errhint("Run the call in a read-write transaction on the primary server.")));
+}
+
+/*
  * org_lock with a choice of what to do about a locked or missing org:
  * ORG_LOCK_WAIT waits and raises ZC003 if the org is missing,
  * ORG_LOCK_SKIP returns NULL rather than wait (or if missing),
@@ -486,8 +502,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	if (org_cache != NULL)
 	{
 		o = hash_search(org_cache, key, HASH_FIND, NULL);
-		if (o != NULL && o->changing &&
-			o->changing_stmt == GetCurrentStatementStartTimestamp())
+		if (o != NULL && o->changing)
 			ereport(ERROR,
 					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 					 errmsg("organization \"%s\" is being changed by this statement", key),
@@ -497,6 +512,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 			return o;
 	}
 
+	org_require_writable();
 	args[0] = org;
 	if (credits_run(skip_locked ? &q_lock_orgs_row_skip : &q_lock_orgs_row,
 					args, NULL, false, 1) == 0)
@@ -583,6 +599,7 @@ org_lock_for_member(Datum org, Datum member)
 		o = hash_search(org_cache, key, HASH_FIND, NULL);
 	if (o == NULL)
 	{
+		org_require_writable();
 		args[0] = org;
 		if (credits_run(&q_lock_org_row, args, NULL, false, 1) == 0)
 			return false;
@@ -680,8 +697,8 @@ org_clock(OrgEntry *o)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent plan restart"),
 				 errdetail("The clock of this transaction, %s, is before the restart of the plan of organization \"%s\" at %s.",
-						   timestamptz_to_str(now), o->org,
-						   timestamptz_to_str(o->info.cycle_cut)),
+						   pstrdup(timestamptz_to_str(now)), o->org,
+						   pstrdup(timestamptz_to_str(o->info.cycle_cut))),
 				 errhint("Retry the transaction; with credits.clock set, set it at or after the restart.")));
 	return now;
 }
@@ -697,14 +714,27 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
  * The org's orgs row is being updated (BEFORE UPDATE): until the AFTER
  * trigger has applied the change (org_reload), the cache does not say what
  * the org is, and an operation on it in the same statement is refused.
- * (If another BEFORE trigger cancels the update, no AFTER trigger comes:
- * the refusal ends with the statement.)
+ * (If another BEFORE trigger cancels the update, no AFTER row trigger
+ * comes: the statement's AFTER trigger ends the refusal, org_end_changes.)
  */
 void
 org_begin_change(OrgEntry *o)
 {
 	o->changing = true;
-	o->changing_stmt = GetCurrentStatementStartTimestamp();
+}
+
+/* The end of every UPDATE statement of credits.orgs: no org is changing */
+void
+org_end_changes(void)
+{
+	HASH_SEQ_STATUS seq;
+	OrgEntry   *o;
+
+	if (org_cache == NULL)
+		return;
+	hash_seq_init(&seq, org_cache);
+	while ((o = hash_seq_search(&seq)) != NULL)
+		o->changing = false;
 }
 
 /* The AFTER trigger of that UPDATE: the org may be used again */

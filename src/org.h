@@ -80,7 +80,6 @@ typedef struct OrgEntry
 	TimestampTz uncreated_start;	/* plan period whose value is cached */
 	int64		uncreated_amount;
 	bool		changing;		/* an UPDATE of its orgs row is under way */
-	TimestampTz changing_stmt;	/* ... in the statement that began then */
 	/* members looked up: a few in an array, more in a hash table */
 	int			nfew;
 	MemberSlot **few;
@@ -121,6 +120,7 @@ extern TimestampTz org_clock(OrgEntry *o);
 extern bool org_clock_ok(OrgEntry *o, TimestampTz now);
 extern void org_begin_change(OrgEntry *o);
 extern void org_end_change(Datum org);
+extern void org_end_changes(void);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 
 extern bool org_plan_period(const OrgInfo *info, TimestampTz t,

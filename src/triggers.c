@@ -620,6 +620,8 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	TimestampTz at;
 	bool		restarted = false;
 	Datum		args[2];
+	Cycle	   *cached_cycle;
+	int64		cached_plan;
 
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
@@ -636,18 +638,27 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	credits_run(&q_latest_instant, args, NULL, false, 1);
 	at = DatumGetTimestampTz(credits_get_notnull(0, 1));
 
+	/*
+	 * The org as it was before the UPDATE comes from the trigger's old row:
+	 * the cache may have been emptied since the BEFORE trigger (a long
+	 * statement, a rolled-back subtransaction), and the org lock would then
+	 * have read the new row
+	 */
+	cached_cycle = o->info.cycle;
+	cached_plan = o->info.plan_credits;
+	o->info.cycle = old_cycle;
+	o->info.plan_credits = old_plan;
 	if (!cycle_equal(old_cycle, new_cycle))
 		restarted = cycle_changed(o, org, new_cycle, at);
 	if (old_plan != new_plan)
 	{
-		Cycle	   *cached = o->info.cycle;
-
 		/* the new value is the first entitlement under the new cycle */
 		if (restarted)
 			o->info.cycle = new_cycle;
 		plan_changed(o, org, old_plan, new_plan, at, restarted);
-		o->info.cycle = cached;
 	}
+	o->info.cycle = cached_cycle;
+	o->info.plan_credits = cached_plan;
 	args[0] = org;
 	if (restarted && org_state_has_cut_seq())
 		credits_run(&q_set_cut_seq, args, NULL, false, 0);
@@ -658,6 +669,16 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	org_reload(o);
 	org_signal(o, now);
 	credits_end();
+	return PointerGetDatum(NULL);
+}
+
+/* AFTER UPDATE ON credits.orgs, FOR EACH STATEMENT */
+PG_FUNCTION_INFO_V1(credits_orgs_updated);
+Datum
+credits_orgs_updated(PG_FUNCTION_ARGS)
+{
+	trigger_data(fcinfo, "credits_orgs_updated");
+	org_end_changes();
 	return PointerGetDatum(NULL);
 }
 

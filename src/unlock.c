@@ -698,8 +698,8 @@ credits_refund(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent unlock"),
 				 errdetail("The clock of this transaction, %s, is before the unlock of prospect \"%s\" at %s.",
-						   timestamptz_to_str(now), TextDatumGetCString(prospect),
-						   timestamptz_to_str(unlocked_at)),
+						   pstrdup(timestamptz_to_str(now)), TextDatumGetCString(prospect),
+						   pstrdup(timestamptz_to_str(unlocked_at))),
 				 errhint("Retry the transaction; with credits.clock set, set it at or after the unlock.")));
 	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
 	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));

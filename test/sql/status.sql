@@ -39,9 +39,11 @@ SELECT org, plan_period, credits_left FROM org_status WHERE org IN ('s', 'empty'
 SELECT count(*) FROM member_status WHERE org IN ('s', 'empty');
 SELECT balance('s'), is_unlocked('s', 'p1');
 SELECT count(*) FROM verify();
--- what writes is refused there (25006), already unlocked or not
-SELECT pg_temp.err($$SELECT credits.unlock('s', 'alice', 'p1')$$);
+-- what writes is refused there (25006); an unlocked prospect still
+-- answers false, which needs no write
+SELECT pg_temp.err($$SELECT credits.unlock('s', 'alice', 'new-one')$$);
 SELECT pg_temp.err($$SELECT credits.grant_one_time('s', 'ro', 1)$$);
+SELECT unlock('s', 'alice', 'p1') AS unlocked_already;
 COMMIT;
 SELECT count(*) AS plan_grants FROM grants WHERE kind = 'plan' AND org IN ('s', 'empty');
 
