@@ -165,6 +165,27 @@ SELECT refund('same', 's1');
 SELECT member, period_start, used FROM usage WHERE org = 'same' ORDER BY period_start;
 SELECT * FROM verify('same');
 
+-- A cycle change whose statement also rolls a subtransaction back (which
+-- empties the cache of orgs) still restarts the plan: the change reads
+-- the org as it was from the trigger's old row
+SET credits.clock = '2026-05-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('ra', 'R/2026-01-01/P1M', 10);
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('rb', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('ra', 'alice');
+SELECT unlock('ra', 'alice', 'r1');
+CREATE FUNCTION pg_temp.try_unlock() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM credits.unlock('rb', 'nobody', 'x');
+	RETURN false;
+EXCEPTION WHEN others THEN
+	RETURN false;
+END
+$$;
+UPDATE orgs SET cycle = 'R/2026-01-20/P1M'
+WHERE org = 'ra' OR (org = 'rb' AND pg_temp.try_unlock());
+SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'ra';
+SELECT kind, amount, at, note FROM ledger WHERE org = 'ra' ORDER BY id;
+
 -- Plan changes at the very instant of a restart: those made before it
 -- (by id) are the cut period's starting value, those after it changes
 -- during that period
