@@ -551,6 +551,8 @@ AS 'MODULE_PATHNAME', 'credits_orgs_updated'
 LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 REVOKE ALL ON FUNCTION credits.orgs_updated() FROM PUBLIC;
+CREATE TRIGGER orgs_updating BEFORE UPDATE ON credits.orgs
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
 CREATE TRIGGER orgs_updated AFTER UPDATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
 

@@ -992,6 +992,8 @@ CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
 CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
+CREATE TRIGGER orgs_updating BEFORE UPDATE ON credits.orgs
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
 CREATE TRIGGER orgs_updated AFTER UPDATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
 CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs

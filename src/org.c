@@ -48,6 +48,9 @@ static HTAB *org_cache = NULL;
 static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
 static void member_remove(OrgEntry *o, const char *key);
 static void members_free(OrgEntry *o);
+static void changing_reset(void);
+static void changing_abort_sub(SubTransactionId mySubid);
+static void refuse_if_changing(const char *key);
 
 /* Set while the extension itself updates or deletes protected rows */
 static bool protected_writes = false;
@@ -249,6 +252,7 @@ org_xact_callback(XactEvent event, void *arg)
 			op_depth = 0;
 			cache_subid = InvalidSubTransactionId;
 			cache_lost = false;
+			changing_reset();
 			break;
 		default:
 			break;
@@ -265,6 +269,7 @@ org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	/* operations begun inside the rolled-back subtransaction are gone */
 	while (op_depth > 0 && op_subids[op_depth - 1] >= mySubid)
 		op_depth--;
+	changing_abort_sub(mySubid);
 
 	if (cache_subid != InvalidSubTransactionId && cache_subid >= mySubid)
 	{
@@ -499,20 +504,15 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	OrgInfo		info;
 
 	key_to_buf(org, key);
+	refuse_if_changing(key);
+	org_require_writable();
 	if (org_cache != NULL)
 	{
 		o = hash_search(org_cache, key, HASH_FIND, NULL);
-		if (o != NULL && o->changing)
-			ereport(ERROR,
-					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-					 errmsg("organization \"%s\" is being changed by this statement", key),
-					 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
-					 errhint("Charge the organization in a statement of its own.")));
 		if (o != NULL)
 			return o;
 	}
 
-	org_require_writable();
 	args[0] = org;
 	if (credits_run(skip_locked ? &q_lock_orgs_row_skip : &q_lock_orgs_row,
 					args, NULL, false, 1) == 0)
@@ -573,7 +573,6 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	o->grants = NULL;
 	o->uncreated_start = DT_NOBEGIN;
 	o->uncreated_amount = 0;
-	o->changing = false;
 	o->nfew = 0;
 	o->few = NULL;
 	o->many = NULL;
@@ -675,7 +674,6 @@ org_reload(OrgEntry *o)
 	o->armed = DatumGetBool(credits_get_notnull(0, 7));
 	o->grants_loaded = false;
 	o->uncreated_start = DT_NOBEGIN;
-	o->changing = false;
 	members_free(o);
 }
 
@@ -711,43 +709,133 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
 }
 
 /*
- * The org's orgs row is being updated (BEFORE UPDATE): until the AFTER
- * trigger has applied the change (org_reload), the cache does not say what
- * the org is, and an operation on it in the same statement is refused.
- * (If another BEFORE trigger cancels the update, no AFTER row trigger
- * comes: the statement's AFTER trigger ends the refusal, org_end_changes.)
+ * Orgs whose credits.orgs row an UPDATE statement of this transaction is
+ * changing: from its BEFORE row trigger until its AFTER row trigger has
+ * applied the change, the org is not what the cache (or its row) says,
+ * and an operation on it is refused.  Kept apart from the org cache, which
+ * may be emptied meanwhile.  An update that another BEFORE trigger cancels
+ * gets no AFTER row trigger: the end of its statement (a statement-level
+ * AFTER trigger) ends it, and only the entries made since the statement
+ * began (a BEFORE statement trigger), so that an UPDATE nested in a
+ * function that an outer UPDATE calls does not end the outer one's.
  */
-void
-org_begin_change(OrgEntry *o)
+typedef struct ChangingOrg
 {
-	o->changing = true;
+	char		org[CREDITS_KEY_MAXLEN + 1];	/* hash key */
+	CommandId	cid;			/* when its BEFORE trigger ran */
+	SubTransactionId subid;
+} ChangingOrg;
+
+static HTAB *changing_orgs = NULL;	/* in TopTransactionContext */
+static List *update_starts = NIL;	/* of running UPDATE statements, as
+									 * (cid, subid) pairs, innermost first */
+
+static void
+changing_reset(void)
+{
+	changing_orgs = NULL;
+	update_starts = NIL;
 }
 
-/* The end of every UPDATE statement of credits.orgs: no org is changing */
-void
-org_end_changes(void)
+static void
+refuse_if_changing(const char *key)
 {
+	if (changing_orgs != NULL &&
+		hash_search(changing_orgs, key, HASH_FIND, NULL) != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("organization \"%s\" is being changed by this statement", key),
+				 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
+				 errhint("Charge the organization in a statement of its own.")));
+}
+
+/* BEFORE UPDATE ON credits.orgs FOR EACH STATEMENT */
+void
+org_update_begins(void)
+{
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+	update_starts = lcons(list_make2_int((int) GetCurrentCommandId(false),
+										 (int) GetCurrentSubTransactionId()),
+						  update_starts);
+	MemoryContextSwitchTo(old);
+}
+
+/* AFTER UPDATE ON credits.orgs FOR EACH STATEMENT */
+void
+org_update_ends(void)
+{
+	CommandId	start;
 	HASH_SEQ_STATUS seq;
-	OrgEntry   *o;
+	ChangingOrg *c;
 
-	if (org_cache == NULL)
+	if (update_starts == NIL)
 		return;
-	hash_seq_init(&seq, org_cache);
-	while ((o = hash_seq_search(&seq)) != NULL)
-		o->changing = false;
+	start = (CommandId) linitial_int((List *) linitial(update_starts));
+	update_starts = list_delete_first(update_starts);
+	if (changing_orgs == NULL)
+		return;
+	hash_seq_init(&seq, changing_orgs);
+	while ((c = hash_seq_search(&seq)) != NULL)
+	{
+		if (c->cid >= start)
+			hash_search(changing_orgs, c->org, HASH_REMOVE, NULL);
+	}
 }
 
-/* The AFTER trigger of that UPDATE: the org may be used again */
+/* BEFORE UPDATE ON credits.orgs FOR EACH ROW, once the org is locked */
+void
+org_begin_change(Datum org)
+{
+	char		key[CREDITS_KEY_MAXLEN + 1];
+	ChangingOrg *c;
+
+	if (changing_orgs == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = CREDITS_KEY_MAXLEN + 1;
+		ctl.entrysize = sizeof(ChangingOrg);
+		ctl.hcxt = TopTransactionContext;
+		changing_orgs = hash_create("credits orgs being changed", 16, &ctl,
+									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	key_to_buf(org, key);
+	c = hash_search(changing_orgs, key, HASH_ENTER, NULL);
+	c->cid = GetCurrentCommandId(false);
+	c->subid = GetCurrentSubTransactionId();
+}
+
+/* The AFTER row trigger of that UPDATE: the change is applied */
 void
 org_end_change(Datum org)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
-	OrgEntry   *o;
 
+	if (changing_orgs == NULL)
+		return;
 	key_to_buf(org, key);
-	if (org_cache != NULL &&
-		(o = hash_search(org_cache, key, HASH_FIND, NULL)) != NULL)
-		o->changing = false;
+	hash_search(changing_orgs, key, HASH_REMOVE, NULL);
+}
+
+/* A subtransaction rolled back: so are the UPDATEs it began */
+static void
+changing_abort_sub(SubTransactionId mySubid)
+{
+	HASH_SEQ_STATUS seq;
+	ChangingOrg *c;
+
+	while (update_starts != NIL &&
+		   (SubTransactionId) lsecond_int((List *) linitial(update_starts)) >= mySubid)
+		update_starts = list_delete_first(update_starts);
+	if (changing_orgs == NULL)
+		return;
+	hash_seq_init(&seq, changing_orgs);
+	while ((c = hash_seq_search(&seq)) != NULL)
+	{
+		if (c->subid >= mySubid)
+			hash_search(changing_orgs, c->org, HASH_REMOVE, NULL);
+	}
 }
 
 /* ---------------------------------------------------------------------

@@ -79,7 +79,6 @@ typedef struct OrgEntry
 	GrantSlot  *grants;			/* in consumption order */
 	TimestampTz uncreated_start;	/* plan period whose value is cached */
 	int64		uncreated_amount;
-	bool		changing;		/* an UPDATE of its orgs row is under way */
 	/* members looked up: a few in an array, more in a hash table */
 	int			nfew;
 	MemberSlot **few;
@@ -118,9 +117,10 @@ extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);
 extern TimestampTz org_clock(OrgEntry *o);
 extern bool org_clock_ok(OrgEntry *o, TimestampTz now);
-extern void org_begin_change(OrgEntry *o);
+extern void org_update_begins(void);
+extern void org_update_ends(void);
+extern void org_begin_change(Datum org);
 extern void org_end_change(Datum org);
-extern void org_end_changes(void);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 
 extern bool org_plan_period(const OrgInfo *info, TimestampTz t,

@@ -403,7 +403,8 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 		check_org_row(td, td->tg_newtuple);
 		credits_require_clock_writes();
 		credits_begin();
-		org_begin_change(org_lock(org, false));
+		org_lock(org, false);
+		org_begin_change(org);
 		credits_end();
 		return PointerGetDatum(td->tg_newtuple);
 	}
@@ -672,13 +673,20 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
-/* AFTER UPDATE ON credits.orgs, FOR EACH STATEMENT */
+/*
+ * BEFORE and AFTER UPDATE ON credits.orgs, FOR EACH STATEMENT: the orgs
+ * the statement changes are refused to charges until it ends
+ */
 PG_FUNCTION_INFO_V1(credits_orgs_updated);
 Datum
 credits_orgs_updated(PG_FUNCTION_ARGS)
 {
-	trigger_data(fcinfo, "credits_orgs_updated");
-	org_end_changes();
+	TriggerData *td = trigger_data(fcinfo, "credits_orgs_updated");
+
+	if (TRIGGER_FIRED_BEFORE(td->tg_event))
+		org_update_begins();
+	else
+		org_update_ends();
 	return PointerGetDatum(NULL);
 }
 

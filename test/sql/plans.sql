@@ -185,6 +185,27 @@ UPDATE orgs SET cycle = 'R/2026-01-20/P1M'
 WHERE org = 'ra' OR (org = 'rb' AND pg_temp.try_unlock());
 SELECT plan_period, plan_credits, credits_left FROM org_status WHERE org = 'ra';
 SELECT kind, amount, at, note FROM ledger WHERE org = 'ra' ORDER BY id;
+-- ... and an org its statement is changing cannot be charged in it (55000),
+-- after such a rollback, or after an UPDATE of another org nested in it
+CREATE FUNCTION pg_temp.try_then_charge() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_temp.try_unlock();
+	PERFORM credits.unlock('ra', 'alice', 'r2');
+	RETURN false;
+END
+$$;
+CREATE FUNCTION pg_temp.nested_then_charge() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	UPDATE credits.orgs SET frozen = frozen WHERE org = 'rb';
+	PERFORM credits.unlock('ra', 'alice', 'r2');
+	RETURN false;
+END
+$$;
+SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
+	WHERE org = 'ra' OR (org = 'rb' AND pg_temp.try_then_charge())$$);
+SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
+	WHERE org = 'ra' OR (org = 'rb' AND pg_temp.nested_then_charge())$$);
+SELECT plan_period, credits_left, is_unlocked('ra', 'r2') FROM org_status WHERE org = 'ra';
 
 -- Plan changes at the very instant of a restart: those made before it
 -- (by id) are the cut period's starting value, those after it changes
