@@ -543,8 +543,8 @@ WHERE x.used <> x.counted
 ORDER BY 1, 2
 $$;
 
--- The end of an UPDATE statement of orgs: charges of the orgs it changed
--- are possible again (refused during the statement)
+-- The start and end of an UPDATE statement of orgs: the orgs it changes
+-- are refused to charges until their change is applied
 CREATE FUNCTION credits.orgs_updated()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_orgs_updated'
