@@ -715,26 +715,34 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
  * and an operation on it is refused.  Kept apart from the org cache, which
  * may be emptied meanwhile.  An update that another BEFORE trigger cancels
  * gets no AFTER row trigger: the end of its statement (a statement-level
- * AFTER trigger) ends it, and only the entries made since the statement
- * began (a BEFORE statement trigger), so that an UPDATE nested in a
- * function that an outer UPDATE calls does not end the outer one's.
+ * AFTER trigger) ends it.  Each running UPDATE statement has a serial
+ * number (BEFORE statement trigger), and an entry carries that of the
+ * statement whose row it is; the end of a statement removes the entries
+ * of that statement and of any nested in it, not those of an outer
+ * UPDATE that called it.
  */
 typedef struct ChangingOrg
 {
 	char		org[CREDITS_KEY_MAXLEN + 1];	/* hash key */
-	CommandId	cid;			/* when its BEFORE trigger ran */
+	uint64		serial;			/* its UPDATE statement; 0 if unknown */
 	SubTransactionId subid;
 } ChangingOrg;
 
+typedef struct RunningUpdate
+{
+	uint64		serial;
+	SubTransactionId subid;
+} RunningUpdate;
+
 static HTAB *changing_orgs = NULL;	/* in TopTransactionContext */
-static List *update_starts = NIL;	/* of running UPDATE statements, as
-									 * (cid, subid) pairs, innermost first */
+static List *running_updates = NIL;	/* RunningUpdate, innermost first */
+static uint64 update_serial = 0;
 
 static void
 changing_reset(void)
 {
 	changing_orgs = NULL;
-	update_starts = NIL;
+	running_updates = NIL;
 }
 
 static void
@@ -753,11 +761,13 @@ refuse_if_changing(const char *key)
 void
 org_update_begins(void)
 {
+	RunningUpdate *u = MemoryContextAlloc(TopTransactionContext,
+										  sizeof(RunningUpdate));
 	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 
-	update_starts = lcons(list_make2_int((int) GetCurrentCommandId(false),
-										 (int) GetCurrentSubTransactionId()),
-						  update_starts);
+	u->serial = ++update_serial;
+	u->subid = GetCurrentSubTransactionId();
+	running_updates = lcons(u, running_updates);
 	MemoryContextSwitchTo(old);
 }
 
@@ -765,22 +775,23 @@ org_update_begins(void)
 void
 org_update_ends(void)
 {
-	CommandId	start;
+	RunningUpdate *u;
 	HASH_SEQ_STATUS seq;
 	ChangingOrg *c;
 
-	if (update_starts == NIL)
+	if (running_updates == NIL)
 		return;
-	start = (CommandId) linitial_int((List *) linitial(update_starts));
-	update_starts = list_delete_first(update_starts);
+	u = (RunningUpdate *) linitial(running_updates);
+	running_updates = list_delete_first(running_updates);
 	if (changing_orgs == NULL)
 		return;
 	hash_seq_init(&seq, changing_orgs);
 	while ((c = hash_seq_search(&seq)) != NULL)
 	{
-		if (c->cid >= start)
+		if (c->serial >= u->serial || c->serial == 0)
 			hash_search(changing_orgs, c->org, HASH_REMOVE, NULL);
 	}
+	pfree(u);
 }
 
 /* BEFORE UPDATE ON credits.orgs FOR EACH ROW, once the org is locked */
@@ -802,7 +813,8 @@ org_begin_change(Datum org)
 	}
 	key_to_buf(org, key);
 	c = hash_search(changing_orgs, key, HASH_ENTER, NULL);
-	c->cid = GetCurrentCommandId(false);
+	c->serial = running_updates != NIL ?
+		((RunningUpdate *) linitial(running_updates))->serial : 0;
 	c->subid = GetCurrentSubTransactionId();
 }
 
@@ -825,9 +837,9 @@ changing_abort_sub(SubTransactionId mySubid)
 	HASH_SEQ_STATUS seq;
 	ChangingOrg *c;
 
-	while (update_starts != NIL &&
-		   (SubTransactionId) lsecond_int((List *) linitial(update_starts)) >= mySubid)
-		update_starts = list_delete_first(update_starts);
+	while (running_updates != NIL &&
+		   ((RunningUpdate *) linitial(running_updates))->subid >= mySubid)
+		running_updates = list_delete_first(running_updates);
 	if (changing_orgs == NULL)
 		return;
 	hash_seq_init(&seq, changing_orgs);

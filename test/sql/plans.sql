@@ -205,6 +205,18 @@ SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
 	WHERE org = 'ra' OR (org = 'rb' AND pg_temp.try_then_charge())$$);
 SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
 	WHERE org = 'ra' OR (org = 'rb' AND pg_temp.nested_then_charge())$$);
+-- (also with the org cached by the transaction, its lock taken already)
+CREATE FUNCTION pg_temp.noop() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM 1;
+	RETURN true;
+END
+$$;
+BEGIN;
+SELECT unlock('ra', 'alice', 'w0');
+SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
+	WHERE (org = 'ra' AND pg_temp.noop()) OR (org = 'rb' AND pg_temp.nested_then_charge())$$);
+ROLLBACK;
 SELECT plan_period, credits_left, is_unlocked('ra', 'r2') FROM org_status WHERE org = 'ra';
 
 -- Plan changes at the very instant of a restart: those made before it
