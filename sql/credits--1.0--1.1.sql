@@ -543,19 +543,6 @@ WHERE x.used <> x.counted
 ORDER BY 1, 2
 $$;
 
--- The start and end of an UPDATE statement of orgs: the orgs it changes
--- are refused to charges until their change is applied
-CREATE FUNCTION credits.orgs_updated()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'credits_orgs_updated'
-LANGUAGE C SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION credits.orgs_updated() FROM PUBLIC;
-CREATE TRIGGER orgs_updating BEFORE UPDATE ON credits.orgs
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
-CREATE TRIGGER orgs_updated AFTER UPDATE ON credits.orgs
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
-
 -- A TRUNCATE of members also empties what a transaction cached of them
 CREATE FUNCTION credits.members_truncate()
 RETURNS trigger

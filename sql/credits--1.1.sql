@@ -952,12 +952,6 @@ AS 'MODULE_PATHNAME', 'credits_orgs_after'
 LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION credits.orgs_updated()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'credits_orgs_updated'
-LANGUAGE C SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-
 CREATE FUNCTION credits.orgs_truncate()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_orgs_truncate'
@@ -992,10 +986,6 @@ CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
 CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
-CREATE TRIGGER orgs_updating BEFORE UPDATE ON credits.orgs
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
-CREATE TRIGGER orgs_updated AFTER UPDATE ON credits.orgs
-	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_updated();
 CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();
 CREATE TRIGGER members_before BEFORE INSERT OR UPDATE OR DELETE ON credits.members

@@ -23,6 +23,9 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
@@ -33,6 +36,7 @@
 #include "utils/datum.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -709,94 +713,76 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
 }
 
 /*
- * Orgs whose credits.orgs row an UPDATE statement of this transaction is
- * changing: from its BEFORE row trigger until its AFTER row trigger has
- * applied the change, the org is not what the cache (or its row) says,
- * and an operation on it is refused.  Kept apart from the org cache, which
- * may be emptied meanwhile.  An update that another BEFORE trigger cancels
- * gets no AFTER row trigger: the end of its statement (a statement-level
- * AFTER trigger) ends it.  Each running UPDATE statement has a serial
- * number (BEFORE statement trigger), and an entry carries that of the
- * statement whose row it is; the end of a statement removes the entries
- * of that statement and of any nested in it, not those of an outer
- * UPDATE that called it.
+ * Orgs whose credits.orgs row an UPDATE of this transaction is changing:
+ * once the row is updated and until its AFTER row trigger has applied the
+ * change, the org is not what the cache (or its row) says, and an
+ * operation on it is refused.  Kept apart from the org cache, which may be
+ * emptied meanwhile.  Each entry holds the row version its BEFORE trigger
+ * saw: the window is open while that version has been updated by this
+ * transaction.  An update that another BEFORE trigger cancels never
+ * updates it, and before the update the org is still what it was, so
+ * neither is refused; no statement boundaries are needed.
  */
 typedef struct ChangingOrg
 {
 	char		org[CREDITS_KEY_MAXLEN + 1];	/* hash key */
-	uint64		serial;			/* its UPDATE statement; 0 if unknown */
+	ItemPointerData old_tid;	/* the row version the BEFORE trigger saw */
 	SubTransactionId subid;
 } ChangingOrg;
 
-typedef struct RunningUpdate
-{
-	uint64		serial;
-	SubTransactionId subid;
-} RunningUpdate;
-
 static HTAB *changing_orgs = NULL;	/* in TopTransactionContext */
-static List *running_updates = NIL;	/* RunningUpdate, innermost first */
-static uint64 update_serial = 0;
 
 static void
 changing_reset(void)
 {
 	changing_orgs = NULL;
-	running_updates = NIL;
+}
+
+/* Whether this transaction has updated the version of an orgs row at tid */
+static bool
+orgs_row_updated(ItemPointer tid)
+{
+	Relation	rel = credits_table_open("orgs", AccessShareLock);
+	HeapTupleData tuple;
+	Buffer		buf;
+	bool		updated = false;
+
+	tuple.t_self = *tid;
+	if (heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
+	{
+		HeapTupleHeader t;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		t = tuple.t_data;
+		updated = !(t->t_infomask & HEAP_XMAX_INVALID) &&
+			!HEAP_XMAX_IS_LOCKED_ONLY(t->t_infomask) &&
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(t));
+		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		ReleaseBuffer(buf);
+	}
+	table_close(rel, NoLock);
+	return updated;
 }
 
 static void
 refuse_if_changing(const char *key)
 {
-	if (changing_orgs != NULL &&
-		hash_search(changing_orgs, key, HASH_FIND, NULL) != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("organization \"%s\" is being changed by this statement", key),
-				 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
-				 errhint("Charge the organization in a statement of its own.")));
-}
-
-/* BEFORE UPDATE ON credits.orgs FOR EACH STATEMENT */
-void
-org_update_begins(void)
-{
-	RunningUpdate *u = MemoryContextAlloc(TopTransactionContext,
-										  sizeof(RunningUpdate));
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-	u->serial = ++update_serial;
-	u->subid = GetCurrentSubTransactionId();
-	running_updates = lcons(u, running_updates);
-	MemoryContextSwitchTo(old);
-}
-
-/* AFTER UPDATE ON credits.orgs FOR EACH STATEMENT */
-void
-org_update_ends(void)
-{
-	RunningUpdate *u;
-	HASH_SEQ_STATUS seq;
 	ChangingOrg *c;
 
-	if (running_updates == NIL)
+	if (changing_orgs == NULL ||
+		(c = hash_search(changing_orgs, key, HASH_FIND, NULL)) == NULL ||
+		!orgs_row_updated(&c->old_tid))
 		return;
-	u = (RunningUpdate *) linitial(running_updates);
-	running_updates = list_delete_first(running_updates);
-	if (changing_orgs == NULL)
-		return;
-	hash_seq_init(&seq, changing_orgs);
-	while ((c = hash_seq_search(&seq)) != NULL)
-	{
-		if (c->serial >= u->serial || c->serial == 0)
-			hash_search(changing_orgs, c->org, HASH_REMOVE, NULL);
-	}
-	pfree(u);
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("organization \"%s\" is being changed by this statement", key),
+			 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
+			 errhint("Charge the organization in a statement of its own.")));
 }
 
 /* BEFORE UPDATE ON credits.orgs FOR EACH ROW, once the org is locked */
 void
-org_begin_change(Datum org)
+org_begin_change(Datum org, ItemPointer old_tid)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
 	ChangingOrg *c;
@@ -813,8 +799,7 @@ org_begin_change(Datum org)
 	}
 	key_to_buf(org, key);
 	c = hash_search(changing_orgs, key, HASH_ENTER, NULL);
-	c->serial = running_updates != NIL ?
-		((RunningUpdate *) linitial(running_updates))->serial : 0;
+	c->old_tid = *old_tid;
 	c->subid = GetCurrentSubTransactionId();
 }
 
@@ -837,9 +822,6 @@ changing_abort_sub(SubTransactionId mySubid)
 	HASH_SEQ_STATUS seq;
 	ChangingOrg *c;
 
-	while (running_updates != NIL &&
-		   ((RunningUpdate *) linitial(running_updates))->subid >= mySubid)
-		running_updates = list_delete_first(running_updates);
 	if (changing_orgs == NULL)
 		return;
 	hash_seq_init(&seq, changing_orgs);

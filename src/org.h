@@ -117,9 +117,7 @@ extern void org_forget_key(Datum org);
 extern void org_reload(OrgEntry *o);
 extern TimestampTz org_clock(OrgEntry *o);
 extern bool org_clock_ok(OrgEntry *o, TimestampTz now);
-extern void org_update_begins(void);
-extern void org_update_ends(void);
-extern void org_begin_change(Datum org);
+extern void org_begin_change(Datum org, ItemPointer old_tid);
 extern void org_end_change(Datum org);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 

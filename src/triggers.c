@@ -404,7 +404,7 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 		credits_require_clock_writes();
 		credits_begin();
 		org_lock(org, false);
-		org_begin_change(org);
+		org_begin_change(org, &td->tg_trigtuple->t_self);
 		credits_end();
 		return PointerGetDatum(td->tg_newtuple);
 	}
@@ -670,23 +670,6 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	org_reload(o);
 	org_signal(o, now);
 	credits_end();
-	return PointerGetDatum(NULL);
-}
-
-/*
- * BEFORE and AFTER UPDATE ON credits.orgs, FOR EACH STATEMENT: the orgs
- * the statement changes are refused to charges until it ends
- */
-PG_FUNCTION_INFO_V1(credits_orgs_updated);
-Datum
-credits_orgs_updated(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = trigger_data(fcinfo, "credits_orgs_updated");
-
-	if (TRIGGER_FIRED_BEFORE(td->tg_event))
-		org_update_begins();
-	else
-		org_update_ends();
 	return PointerGetDatum(NULL);
 }
 

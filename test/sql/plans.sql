@@ -217,6 +217,25 @@ SELECT unlock('ra', 'alice', 'w0');
 SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
 	WHERE (org = 'ra' AND pg_temp.noop()) OR (org = 'rb' AND pg_temp.nested_then_charge())$$);
 ROLLBACK;
+-- (and with a DBA's foreign key that cascades into credits.orgs, whose
+-- statement triggers PostgreSQL does not pair up)
+BEGIN;
+CREATE TABLE public.tiers (name text PRIMARY KEY);
+INSERT INTO public.tiers VALUES ('t');
+ALTER TABLE credits.orgs ADD COLUMN tier text REFERENCES public.tiers ON UPDATE CASCADE;
+INSERT INTO credits.orgs (org, cycle, plan_credits, tier) VALUES ('rt', 'R/2026-01-01/P1M', 10, 't');
+CREATE FUNCTION pg_temp.cascade_then_charge() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM pg_temp.try_unlock();
+	WITH t AS (UPDATE public.tiers SET name = 't2' RETURNING 1)
+	UPDATE credits.orgs SET frozen = frozen WHERE org = 'rb';
+	PERFORM credits.unlock('ra', 'alice', 'r2');
+	RETURN false;
+END
+$$;
+SELECT pg_temp.err($$UPDATE credits.orgs SET cycle = 'R/2026-01-25/P1M'
+	WHERE org = 'ra' OR (org = 'rb' AND pg_temp.cascade_then_charge())$$);
+ROLLBACK;
 SELECT plan_period, credits_left, is_unlocked('ra', 'r2') FROM org_status WHERE org = 'ra';
 
 -- Plan changes at the very instant of a restart: those made before it
