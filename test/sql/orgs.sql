@@ -90,8 +90,8 @@ SELECT org FROM orgs WHERE org = 'o3';
 SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET frozen = true WHERE org = 'o3' RETURNING org)
 	SELECT credits.unlock(u.org, 'alice', 'p2') FROM u$$);
 SELECT frozen, is_unlocked('o3', 'p2') FROM orgs WHERE org = 'o3';
--- ... an update another trigger cancels ends that at the end of its
--- statement, even inside one block
+-- ... an update another trigger cancels changes nothing, and refuses
+-- nothing, even inside one block
 CREATE TRIGGER zz_suppress BEFORE UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger();
 DO $$
