@@ -723,24 +723,52 @@ org_clock_ok(OrgEntry *o, TimestampTz now)
  * updates it, and before the update the org is still what it was, so
  * neither is refused; no statement boundaries are needed.
  */
+typedef struct ChangeMark
+{
+	ItemPointerData old_tid;	/* the row version the BEFORE trigger saw */
+	SubTransactionId subid;
+} ChangeMark;
+
 typedef struct ChangingOrg
 {
 	char		org[CREDITS_KEY_MAXLEN + 1];	/* hash key */
-	ItemPointerData old_tid;	/* the row version the BEFORE trigger saw */
-	SubTransactionId subid;
+	int			nmarks;			/* one per BEFORE trigger not yet ended */
+	int			maxmarks;
+	ChangeMark *marks;
 } ChangingOrg;
 
 static HTAB *changing_orgs = NULL;	/* in TopTransactionContext */
+
+/*
+ * Marks an AFTER trigger removed inside a subtransaction: if that rolls
+ * back, so does the removal (an UPDATE of the same row nested in another
+ * trigger of an outer UPDATE, then rolled back, leaves the outer one's)
+ */
+typedef struct RemovedMark
+{
+	char		org[CREDITS_KEY_MAXLEN + 1];
+	ChangeMark	mark;
+	SubTransactionId removed_in;
+} RemovedMark;
+
+static List *removed_marks = NIL;	/* in TopTransactionContext */
+
+static void add_mark(const char *key, const ChangeMark *mark);
 
 static void
 changing_reset(void)
 {
 	changing_orgs = NULL;
+	removed_marks = NIL;
 }
 
-/* Whether this transaction has updated the version of an orgs row at tid */
+/*
+ * Whether this transaction has updated (not deleted) the version of org's
+ * orgs row at tid.  A version that is not org's row (the table was
+ * truncated or rewritten since) does not count.
+ */
 static bool
-orgs_row_updated(ItemPointer tid)
+orgs_row_updated(const char *org, ItemPointer tid)
 {
 	Relation	rel = credits_table_open("orgs", AccessShareLock);
 	HeapTupleData tuple;
@@ -751,13 +779,21 @@ orgs_row_updated(ItemPointer tid)
 	if (heap_fetch(rel, SnapshotAny, &tuple, &buf, false))
 	{
 		HeapTupleHeader t;
+		bool		isnull;
+		Datum		key;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		t = tuple.t_data;
 		updated = !(t->t_infomask & HEAP_XMAX_INVALID) &&
 			!HEAP_XMAX_IS_LOCKED_ONLY(t->t_infomask) &&
-			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(t));
+			TransactionIdIsCurrentTransactionId(HeapTupleHeaderGetUpdateXid(t)) &&
+			!ItemPointerEquals(&t->t_ctid, tid);
 		LockBuffer(buf, BUFFER_LOCK_UNLOCK);
+		if (updated)
+		{
+			key = heap_getattr(&tuple, 1, RelationGetDescr(rel), &isnull);
+			updated = !isnull && strcmp(TextDatumGetCString(key), org) == 0;
+		}
 		ReleaseBuffer(buf);
 	}
 	table_close(rel, NoLock);
@@ -770,14 +806,17 @@ refuse_if_changing(const char *key)
 	ChangingOrg *c;
 
 	if (changing_orgs == NULL ||
-		(c = hash_search(changing_orgs, key, HASH_FIND, NULL)) == NULL ||
-		!orgs_row_updated(&c->old_tid))
+		(c = hash_search(changing_orgs, key, HASH_FIND, NULL)) == NULL)
 		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-			 errmsg("organization \"%s\" is being changed by this statement", key),
-			 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
-			 errhint("Charge the organization in a statement of its own.")));
+	for (int i = 0; i < c->nmarks; i++)
+	{
+		if (orgs_row_updated(key, &c->marks[i].old_tid))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("organization \"%s\" is being changed by this statement", key),
+					 errdetail("An UPDATE of its credits.orgs row in the same statement has not finished."),
+					 errhint("Charge the organization in a statement of its own.")));
+	}
 }
 
 /* BEFORE UPDATE ON credits.orgs FOR EACH ROW, once the org is locked */
@@ -785,7 +824,19 @@ void
 org_begin_change(Datum org, ItemPointer old_tid)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
+	ChangeMark	mark;
+
+	key_to_buf(org, key);
+	mark.old_tid = *old_tid;
+	mark.subid = GetCurrentSubTransactionId();
+	add_mark(key, &mark);
+}
+
+static void
+add_mark(const char *key, const ChangeMark *mark)
+{
 	ChangingOrg *c;
+	bool		found;
 
 	if (changing_orgs == NULL)
 	{
@@ -797,22 +848,70 @@ org_begin_change(Datum org, ItemPointer old_tid)
 		changing_orgs = hash_create("credits orgs being changed", 16, &ctl,
 									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
-	key_to_buf(org, key);
-	c = hash_search(changing_orgs, key, HASH_ENTER, NULL);
-	c->old_tid = *old_tid;
-	c->subid = GetCurrentSubTransactionId();
+	c = hash_search(changing_orgs, key, HASH_ENTER, &found);
+	if (!found)
+	{
+		c->nmarks = 0;
+		c->maxmarks = 4;
+		c->marks = MemoryContextAlloc(TopTransactionContext,
+									  c->maxmarks * sizeof(ChangeMark));
+	}
+	if (c->nmarks == c->maxmarks)
+	{
+		c->maxmarks *= 2;
+		c->marks = repalloc(c->marks, c->maxmarks * sizeof(ChangeMark));
+	}
+	c->marks[c->nmarks++] = *mark;
 }
 
-/* The AFTER row trigger of that UPDATE: the change is applied */
+/*
+ * The AFTER row trigger of that UPDATE, with the old version: the change
+ * is applied.  Without old_tid (the org is deleted): every mark goes.
+ */
 void
-org_end_change(Datum org)
+org_end_change(Datum org, ItemPointer old_tid)
 {
 	char		key[CREDITS_KEY_MAXLEN + 1];
+	ChangingOrg *c;
 
 	if (changing_orgs == NULL)
 		return;
 	key_to_buf(org, key);
-	hash_search(changing_orgs, key, HASH_REMOVE, NULL);
+	if ((c = hash_search(changing_orgs, key, HASH_FIND, NULL)) == NULL)
+		return;
+	/* a BEFORE trigger on the same version whose update was cancelled too */
+	for (int i = c->nmarks - 1; old_tid != NULL && i >= 0; i--)
+	{
+		if (ItemPointerEquals(&c->marks[i].old_tid, old_tid))
+		{
+			if (GetCurrentSubTransactionId() != TopSubTransactionId)
+			{
+				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+				RemovedMark *r = palloc(sizeof(RemovedMark));
+
+				strlcpy(r->org, key, sizeof(r->org));
+				r->mark = c->marks[i];
+				r->removed_in = GetCurrentSubTransactionId();
+				removed_marks = lcons(r, removed_marks);
+				MemoryContextSwitchTo(old);
+			}
+			c->marks[i] = c->marks[--c->nmarks];
+		}
+	}
+	if (old_tid == NULL || c->nmarks == 0)
+	{
+		pfree(c->marks);
+		hash_search(changing_orgs, key, HASH_REMOVE, NULL);
+	}
+}
+
+/* TRUNCATE of credits.orgs: no row is being changed */
+void
+org_end_all_changes(void)
+{
+	if (changing_orgs != NULL)
+		hash_destroy(changing_orgs);
+	changing_reset();
 }
 
 /* A subtransaction rolled back: so are the UPDATEs it began */
@@ -821,14 +920,47 @@ changing_abort_sub(SubTransactionId mySubid)
 {
 	HASH_SEQ_STATUS seq;
 	ChangingOrg *c;
+	ListCell   *lc;
+	List	   *restore = NIL;
+
+	/* removals made inside the rolled-back subtransaction are undone */
+	foreach(lc, removed_marks)
+	{
+		RemovedMark *r = (RemovedMark *) lfirst(lc);
+
+		if (r->removed_in >= mySubid)
+		{
+			if (r->mark.subid < mySubid)
+				restore = lappend(restore, r);
+			removed_marks = foreach_delete_current(removed_marks, lc);
+		}
+	}
+	foreach(lc, restore)
+	{
+		RemovedMark *r = (RemovedMark *) lfirst(lc);
+
+		add_mark(r->org, &r->mark);
+	}
+	list_free(restore);
 
 	if (changing_orgs == NULL)
 		return;
 	hash_seq_init(&seq, changing_orgs);
 	while ((c = hash_seq_search(&seq)) != NULL)
 	{
-		if (c->subid >= mySubid)
+		int			kept = 0;
+
+		for (int i = 0; i < c->nmarks; i++)
+		{
+			if (c->marks[i].subid < mySubid)
+				c->marks[kept++] = c->marks[i];
+		}
+		c->nmarks = kept;
+		if (kept == 0)
+		{
+			pfree(c->marks);
 			hash_search(changing_orgs, c->org, HASH_REMOVE, NULL);
+		}
 	}
 }
 

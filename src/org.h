@@ -118,7 +118,8 @@ extern void org_reload(OrgEntry *o);
 extern TimestampTz org_clock(OrgEntry *o);
 extern bool org_clock_ok(OrgEntry *o, TimestampTz now);
 extern void org_begin_change(Datum org, ItemPointer old_tid);
-extern void org_end_change(Datum org);
+extern void org_end_change(Datum org, ItemPointer old_tid);
+extern void org_end_all_changes(void);
 extern void org_read_info(OrgInfo *info, MemoryContext cxt);
 
 extern bool org_plan_period(const OrgInfo *info, TimestampTz t,

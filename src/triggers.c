@@ -422,6 +422,7 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 					   "Freeze the organization, or give its cycle a period count to end its contract.");
 	credits_run(&q_forget_org, args, NULL, false, 0);
 	org_forget(TextDatumGetCString(org));
+	org_end_change(org, NULL);
 	credits_end();
 	return PointerGetDatum(td->tg_trigtuple);
 }
@@ -442,6 +443,7 @@ credits_orgs_truncate(PG_FUNCTION_ARGS)
 	credits_run(&q_forget_all, NULL, NULL, false, 0);
 	credits_end();
 	org_forget_all();
+	org_end_all_changes();
 	return PointerGetDatum(NULL);
 }
 
@@ -632,7 +634,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	t2 = attr(td, td->tg_newtuple, "low_balance_threshold", &n2);
 
 	credits_begin();
-	org_end_change(org);
+	org_end_change(org, &td->tg_trigtuple->t_self);
 	o = org_lock(org, false);
 	args[0] = org;
 	args[1] = TimestampTzGetDatum(now);

@@ -100,8 +100,50 @@ BEGIN
 	PERFORM credits.unlock('o3', 'alice', 'p2');
 END
 $$;
+-- ... nor in a later real update of the row, or after the org is deleted
+-- and inserted again
+BEGIN;
+UPDATE orgs SET frozen = false WHERE org = 'o3';
+UPDATE orgs SET low_balance_threshold = 1 WHERE org = 'o3';
+SELECT unlock('o3', 'alice', 'p3');
+ROLLBACK;
+BEGIN;
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('t2', 'R/2026-01-01/P1M', 10);
+UPDATE orgs SET frozen = false WHERE org = 't2';
+DELETE FROM orgs WHERE org = 't2';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('t2', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('t2', 'alice');
+SELECT unlock('t2', 'alice', 'p1');
+ROLLBACK;
 DROP TRIGGER zz_suppress ON credits.orgs;
 SELECT is_unlocked('o3', 'p2');
+-- An UPDATE of the same row nested in another trigger and rolled back
+-- leaves the outer update's refusal in place
+CREATE FUNCTION pg_temp.nested_undo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.org = 'o3' AND pg_trigger_depth() = 1 THEN
+		BEGIN
+			UPDATE credits.orgs SET frozen = frozen WHERE org = 'o3';
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN others THEN
+			NULL;
+		END;
+	END IF;
+	RETURN NEW;
+END
+$$;
+CREATE FUNCTION pg_temp.charge_o3() RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+	PERFORM credits.unlock('o3', 'alice', 'p4');
+	RETURN false;
+END
+$$;
+CREATE TRIGGER zz_nested BEFORE UPDATE ON credits.orgs
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.nested_undo();
+SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET plan_credits = 20 WHERE org = 'o3' RETURNING org)
+	SELECT pg_temp.charge_o3() FROM u$$);
+DROP TRIGGER zz_nested ON credits.orgs;
+SELECT is_unlocked('o3', 'p4');
 
 -- The cycle, plan, threshold and frozen flag are plain updates
 UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
