@@ -849,7 +849,17 @@ add_mark(const char *key, const ChangeMark *mark)
 									HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 	c = hash_search(changing_orgs, key, HASH_ENTER, &found);
-	if (!found)
+	if (found)
+	{
+		/* the same BEFORE trigger again (no-op updates another cancels) */
+		for (int i = 0; i < c->nmarks; i++)
+		{
+			if (ItemPointerEquals(&c->marks[i].old_tid, (ItemPointer) &mark->old_tid) &&
+				c->marks[i].subid == mark->subid)
+				return;
+		}
+	}
+	else
 	{
 		c->nmarks = 0;
 		c->maxmarks = 4;
@@ -866,7 +876,7 @@ add_mark(const char *key, const ChangeMark *mark)
 
 /*
  * The AFTER row trigger of that UPDATE, with the old version: the change
- * is applied.  Without old_tid (the org is deleted): every mark goes.
+ * is applied.  (A DELETE needs nothing: a deleted version does not count.)
  */
 void
 org_end_change(Datum org, ItemPointer old_tid)
@@ -880,7 +890,7 @@ org_end_change(Datum org, ItemPointer old_tid)
 	if ((c = hash_search(changing_orgs, key, HASH_FIND, NULL)) == NULL)
 		return;
 	/* a BEFORE trigger on the same version whose update was cancelled too */
-	for (int i = c->nmarks - 1; old_tid != NULL && i >= 0; i--)
+	for (int i = c->nmarks - 1; i >= 0; i--)
 	{
 		if (ItemPointerEquals(&c->marks[i].old_tid, old_tid))
 		{
@@ -898,7 +908,7 @@ org_end_change(Datum org, ItemPointer old_tid)
 			c->marks[i] = c->marks[--c->nmarks];
 		}
 	}
-	if (old_tid == NULL || c->nmarks == 0)
+	if (c->nmarks == 0)
 	{
 		pfree(c->marks);
 		hash_search(changing_orgs, key, HASH_REMOVE, NULL);

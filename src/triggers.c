@@ -422,7 +422,6 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 					   "Freeze the organization, or give its cycle a period count to end its contract.");
 	credits_run(&q_forget_org, args, NULL, false, 0);
 	org_forget(TextDatumGetCString(org));
-	org_end_change(org, NULL);
 	credits_end();
 	return PointerGetDatum(td->tg_trigtuple);
 }

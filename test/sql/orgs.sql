@@ -144,6 +144,28 @@ SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET plan_credits = 20 WHERE 
 	SELECT pg_temp.charge_o3() FROM u$$);
 DROP TRIGGER zz_nested ON credits.orgs;
 SELECT is_unlocked('o3', 'p4');
+-- ... and so does a DELETE of the org in another trigger, rolled back
+CREATE FUNCTION pg_temp.delete_undo() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF pg_trigger_depth() = 1 THEN
+		BEGIN
+			DELETE FROM credits.orgs WHERE org = NEW.org;
+			RAISE EXCEPTION 'undo';
+		EXCEPTION WHEN raise_exception THEN
+			NULL;
+		END;
+	END IF;
+	RETURN NEW;
+END
+$$;
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('o5', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('o5', 'bob');
+CREATE TRIGGER zz_delete BEFORE UPDATE ON credits.orgs
+	FOR EACH ROW EXECUTE FUNCTION pg_temp.delete_undo();
+SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET cycle = 'R/2026-01-20/P1M' WHERE org = 'o5' RETURNING org)
+	SELECT credits.unlock(u.org, 'bob', 'k1') FROM u$$);
+DROP TRIGGER zz_delete ON credits.orgs;
+SELECT is_unlocked('o5', 'k1');
 
 -- The cycle, plan, threshold and frozen flag are plain updates
 UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
