@@ -47,7 +47,6 @@
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
-#include "nodes/makefuncs.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
@@ -58,21 +57,24 @@
 
 #include "rows.h"
 
-/* Opens one of the extension's tables by name, locked as it is looked up */
+/*
+ * Opens one of the extension's tables by name.  (Looked up, then locked:
+ * a table dropped in between makes table_open fail, which is an error
+ * either way; RangeVarGetRelidExtended would also check the schema's
+ * rights on every call, on the hot path.)
+ */
 Relation
 credits_table_open(const char *name, LOCKMODE mode)
 {
-	Oid			relid;
+	Oid			relid = get_relname_relid(name, get_namespace_oid("credits", false));
 
-	relid = RangeVarGetRelidExtended(makeRangeVar("credits", (char *) name, -1),
-									 mode, RVR_MISSING_OK, NULL, NULL);
 	if (!OidIsValid(relid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("table \"credits.%s\" of the credits extension does not exist", name),
 				 errdetail("The extension reads and writes this table directly."),
 				 errhint("Give the table its name back.")));
-	return table_open(relid, NoLock);
+	return table_open(relid, mode);
 }
 
 /*
