@@ -543,12 +543,6 @@ WHERE x.used <> x.counted
 ORDER BY 1, 2
 $$;
 
--- A deleted org's internal rows go once the row is gone (another trigger
--- may cancel the DELETE)
-DROP TRIGGER orgs_after ON credits.orgs;
-CREATE TRIGGER orgs_after AFTER UPDATE OR DELETE ON credits.orgs
-	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
-
 -- A TRUNCATE of members also empties what a transaction cached of them
 CREATE FUNCTION credits.members_truncate()
 RETURNS trigger

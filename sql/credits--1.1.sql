@@ -984,7 +984,7 @@ SET search_path = pg_catalog, pg_temp;
 
 CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
-CREATE TRIGGER orgs_after AFTER UPDATE OR DELETE ON credits.orgs
+CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
 CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();

@@ -375,19 +375,6 @@ check_org_row(TriggerData *td, HeapTuple tuple)
 				 errhint("Set it to NULL to turn the low-balance signal off.")));
 }
 
-/* An org without history is deleted: its internal rows go with it */
-static void
-org_deleted(Datum org)
-{
-	Datum		args[1];
-
-	credits_begin();
-	args[0] = org;
-	credits_run(&q_forget_org, args, NULL, false, 0);
-	org_forget(TextDatumGetCString(org));
-	credits_end();
-}
-
 /* BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs, FOR EACH ROW */
 PG_FUNCTION_INFO_V1(credits_orgs_before);
 Datum
@@ -422,10 +409,7 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 		return PointerGetDatum(td->tg_newtuple);
 	}
 
-	/*
-	 * DELETE: only without history; its internal rows go with it, once
-	 * the row is gone (AFTER DELETE: another trigger may cancel it)
-	 */
+	/* DELETE: only without history; its internal rows go with it */
 	credits_require_clock_writes();
 	credits_begin();
 	org_lock(org, false);
@@ -436,11 +420,9 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 								TextDatumGetCString(org)),
 					   "The organization has credits history, which is kept.",
 					   "Freeze the organization, or give its cycle a period count to end its contract.");
+	credits_run(&q_forget_org, args, NULL, false, 0);
+	org_forget(TextDatumGetCString(org));
 	credits_end();
-
-	/* extension 1.0 has no AFTER DELETE trigger: forget the rows now */
-	if (!org_state_has_cut_seq())
-		org_deleted(org);
 	return PointerGetDatum(td->tg_trigtuple);
 }
 
@@ -619,7 +601,7 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	return true;
 }
 
-/* AFTER UPDATE OR DELETE ON credits.orgs, FOR EACH ROW */
+/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
 PG_FUNCTION_INFO_V1(credits_orgs_after);
 Datum
 credits_orgs_after(PG_FUNCTION_ARGS)
@@ -628,7 +610,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		n1;
 	bool		n2;
-	Datum		org;
+	Datum		org = attr(td, td->tg_newtuple, "org", &isnull);
 	Cycle	   *old_cycle;
 	Cycle	   *new_cycle;
 	int64		old_plan;
@@ -643,12 +625,6 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Cycle	   *cached_cycle;
 	int64		cached_plan;
 
-	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-	{
-		org_deleted(attr(td, td->tg_trigtuple, "org", &isnull));
-		return PointerGetDatum(NULL);
-	}
-	org = attr(td, td->tg_newtuple, "org", &isnull);
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
 	old_plan = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits", &isnull));

@@ -167,21 +167,6 @@ SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET cycle = 'R/2026-01-20/P1
 DROP TRIGGER zz_delete ON credits.orgs;
 SELECT is_unlocked('o5', 'k1');
 
--- A DELETE of an org that another trigger cancels keeps the org whole:
--- its plan history too (a downgrade waits for the next period)
-INSERT INTO orgs (org, cycle, plan_credits) VALUES ('o6', 'R/2026-01-01/P1M', 20);
-UPDATE orgs SET plan_credits = 5 WHERE org = 'o6';
-CREATE FUNCTION pg_temp.keep() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-	RETURN NULL;
-END
-$$;
-CREATE TRIGGER zz_keep BEFORE DELETE ON credits.orgs
-	FOR EACH ROW EXECUTE FUNCTION pg_temp.keep();
-DELETE FROM orgs WHERE org = 'o6';
-DROP TRIGGER zz_keep ON credits.orgs;
-SELECT org, plan_credits FROM org_status WHERE org = 'o6';
-
 -- The cycle, plan, threshold and frozen flag are plain updates
 UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
 SELECT org, frozen, low_balance_threshold FROM orgs WHERE org = 'o3';
