@@ -422,6 +422,15 @@ CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
 	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)
 	EXECUTE FUNCTION credits.unlock_rows_after();
 
+CREATE FUNCTION credits.verify_org_key(org text) RETURNS void
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_verify_org_key';
+
+COMMENT ON FUNCTION credits.verify_org_key(text) IS
+'raises the errors of a bad org key (22023 empty, 22001 too long); verify() calls it';
+
+REVOKE ALL ON FUNCTION credits.verify_org_key(text) FROM PUBLIC;
+
 -- verify(): a refund's grant is told from an adjustment with a ref of the
 -- same form by its expiry (adjust() grants never expire)
 CREATE OR REPLACE FUNCTION credits.verify(org text DEFAULT NULL)
@@ -429,6 +438,7 @@ RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+SELECT credits.verify_org_key($1);
 WITH g AS (
 	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
 ), l AS (

@@ -809,11 +809,19 @@ COMMENT ON VIEW credits.member_status IS
 -- Invariants
 --
 
+CREATE FUNCTION credits.verify_org_key(org text) RETURNS void
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_verify_org_key';
+
+COMMENT ON FUNCTION credits.verify_org_key(text) IS
+'raises the errors of a bad org key (22023 empty, 22001 too long); verify() calls it';
+
 CREATE FUNCTION credits.verify(org text DEFAULT NULL)
 RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
+SELECT credits.verify_org_key($1);
 WITH g AS (
 	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
 ), l AS (

@@ -167,6 +167,19 @@ credits_balance(PG_FUNCTION_ARGS)
 	PG_RETURN_INT64(st.credits_left);
 }
 
+/*
+ * credits.verify_org_key(org): the key checks of an org argument (22023,
+ * 22001) for verify(), a SQL function that also accepts the key of an org
+ * that no longer exists, whose rows may still be there to report.
+ */
+PG_FUNCTION_INFO_V1(credits_verify_org_key);
+Datum
+credits_verify_org_key(PG_FUNCTION_ARGS)
+{
+	credits_check_key(PG_GETARG_DATUM(0), false, "organization");
+	PG_RETURN_VOID();
+}
+
 static Datum
 range_datum(TimestampTz lower, TimestampTz upper)
 {

@@ -28,6 +28,8 @@ INSERT INTO hostile VALUES
 	($$SELECT credits.balance('')$$),
 	($$SELECT credits.refund(NULL, 'known')$$),
 	($$SELECT credits.refund('x1', '')$$),
+	($$SELECT * FROM credits.verify('')$$),
+	($$SELECT * FROM credits.verify(repeat('o', 257))$$),
 	-- amounts: zero, negative 22023; beyond 10^12, bigint max 22003
 	($$SELECT credits.grant_one_time('x1', 'r', 0)$$),
 	($$SELECT credits.grant_one_time('x1', 'r', -1)$$),
