@@ -1055,12 +1055,21 @@ BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
 		OR prospect_col IS NULL OR trigger_name IS NULL THEN
 		RAISE EXCEPTION 'table, org, member and prospect columns and trigger name cannot be null'
-			USING ERRCODE = '22004';
+			USING ERRCODE = '22004',
+				  DETAIL = format('NULL: %s.',
+								  concat_ws(', ',
+											CASE WHEN tbl IS NULL THEN 'tbl' END,
+											CASE WHEN org_col IS NULL THEN 'org_col' END,
+											CASE WHEN member_col IS NULL THEN 'member_col' END,
+											CASE WHEN prospect_col IS NULL THEN 'prospect_col' END,
+											CASE WHEN trigger_name IS NULL THEN 'trigger_name' END)),
+				  HINT = 'Name the app table, its org, member and prospect columns, and the trigger.';
 	END IF;
 	IF (free_col IS NULL) <> (free_value IS NULL) THEN
 		RAISE EXCEPTION 'free_col and free_value go together'
 			USING ERRCODE = '22023',
-				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.';
+				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.',
+				  HINT = 'Pass both free_col and free_value, or leave both out.';
 	END IF;
 	FOR arg IN SELECT * FROM (VALUES ('org_col', org_col, true),
 									 ('member_col', member_col, true),
@@ -1074,7 +1083,8 @@ BEGIN
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl
 				USING ERRCODE = '42703',
-					  DETAIL = format('Argument %s names it.', arg.name);
+					  DETAIL = format('Argument %s names it.', arg.name),
+					  HINT = 'Name a column of the table.';
 		END IF;
 		-- through every level of domains to the base type
 		WHILE (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = typ) = 'd' LOOP

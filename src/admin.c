@@ -363,6 +363,17 @@ same_note(Datum note, bool note_null)
 	return DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, d, note));
 }
 
+/* Whether a ref has the form of the refs refund() gives its grants */
+static bool
+ref_is_refunds(Datum ref)
+{
+	text	   *t = DatumGetTextPP(ref);
+	static const char prefix[] = "refund:";
+
+	return VARSIZE_ANY_EXHDR(t) >= sizeof(prefix) - 1 &&
+		memcmp(VARDATA_ANY(t), prefix, sizeof(prefix) - 1) == 0;
+}
+
 PG_FUNCTION_INFO_V1(credits_adjust);
 Datum
 credits_adjust(PG_FUNCTION_ARGS)
@@ -410,6 +421,18 @@ credits_adjust(PG_FUNCTION_ARGS)
 		credits_end();
 		PG_RETURN_INT64(result);
 	}
+
+	/*
+	 * refund() names the adjustment grants it makes "refund:<debit id>";
+	 * an adjust() with such a ref would be a second adjustment of that
+	 * key, or take the key of a refund to come
+	 */
+	if (ref_is_refunds(ref))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("ref \"%s\" is reserved for refunds", TextDatumGetCString(ref)),
+				 errdetail("credits.refund names the grants it makes \"refund:\" and the id of the debit it undoes."),
+				 errhint("Use a ref that does not begin with \"refund:\".")));
 
 	if (amount > 0)
 	{

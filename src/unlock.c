@@ -85,9 +85,21 @@ report_frozen(OrgEntry *o)
 			 errhint("Set frozen = false in credits.orgs once the account is settled.")));
 }
 
+/*
+ * ZC004; or, for a NULL member, 22004 when the member was a function's
+ * argument (a value the call needs, SPEC section 5) and ZC004 when it came
+ * from a row (SPEC section 6)
+ */
 static void
-report_member(OrgEntry *o, MemberSlot *m, bool member_null)
+report_member(OrgEntry *o, MemberSlot *m, bool member_null, bool argument)
 {
+	if (member_null && argument)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("member cannot be null when a charge is due"),
+				 errdetail("Organization \"%s\" charges the member for a prospect it has not unlocked, and the member is NULL.",
+						   o->org),
+				 errhint("Name the member who unlocks.")));
 	if (member_null)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
@@ -131,7 +143,7 @@ report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
  */
 static int64
 charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
-				 TimestampTz now, TimestampTz ustart, int64 n,
+				 bool argument, TimestampTz now, TimestampTz ustart, int64 n,
 				 bool *by_limit, int64 *left)
 {
 	MemberSlot *m = NULL;
@@ -146,7 +158,7 @@ charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
 		m = org_member(o, member, ustart);
 	}
 	if (member_null || !m->exists || !m->active)
-		report_member(o, m, member_null);
+		report_member(o, m, member_null, argument);
 	org_member_usage(o, m, ustart);
 	*mp = m;
 
@@ -306,8 +318,8 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 				   rows_enum(b, UNLOCK_ROWS_VIA, by_trigger ? "trigger" : "unlock"));
 	rows_end(b);
 
-	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
-						 &by_limit, &left) < 1)
+	if (charge_allowance(o, &m, member, member_null, !by_trigger, now,
+						 ustart, 1, &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
@@ -563,8 +575,8 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	org_usage_period(&o->info, now, &ustart, &uend);
 	if (due > 0)
 	{
-		allowed = charge_allowance(o, &m, member, member_null, now, ustart,
-								   due, &by_limit, &left);
+		allowed = charge_allowance(o, &m, member, member_null, true, now,
+								   ustart, due, &by_limit, &left);
 		if (!partial && allowed < due)
 			report_refused(o, m, now, uend, left, due);
 	}
@@ -703,6 +715,9 @@ credits_refund(PG_FUNCTION_ARGS)
 				 errhint("Retry the transaction; with credits.clock set, set it at or after the unlock.")));
 	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
 	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));
+
+	/* the credit comes back: the org's total stays within its limit */
+	org_check_total(o, now, 1);
 
 	args[0] = Int64GetDatum(debit_id);
 	if (credits_run(&q_debit_grant, args, NULL, false, 1) != 1)
@@ -946,7 +961,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 	credits_begin();
 	o = org_lock(org, false);
 	org_usage_period(&o->info, now, &ustart_now, &uend);
-	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
+	if (charge_allowance(o, &m, member, member_null, false, now, ustart, 1,
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);

@@ -63,11 +63,39 @@ FROM pg_temp.err($$SELECT credits.refund('h2', 'p1')$$) e;
 SELECT is_unlocked('h2', 'p1'), (SELECT count(*) FROM ledger WHERE org = 'h2') AS entries,
 	(SELECT remaining FROM grants WHERE org = 'h2') AS remaining;
 
--- verify() tells a refund's grant from an adjustment whose ref merely has
--- the same form
+-- Refs of the form refund:<debit id> are refund()'s: adjust() refuses
+-- them, before and after the refund, so that no adjustment shares a
+-- refund's key
 INSERT INTO orgs (org, cycle, plan_credits) VALUES ('h3', 'R/2026-01-01/P1M', 3);
 INSERT INTO members (org, member) VALUES ('h3', 'alice');
-SELECT unlock('h3', 'alice', 'p1');
-SELECT adjust('h3', 'refund:' || id, 1, 'goodwill')
-FROM ledger WHERE org = 'h3' AND kind = 'debit';
+SELECT unlock('h3', 'alice', 'p1'), unlock('h3', 'alice', 'p2');
+SELECT regexp_replace(pg_temp.err(format('SELECT credits.adjust(%L, %L, 1, %L)',
+										 'h3', 'refund:' || id, 'goodwill')),
+					  'refund:\d+', 'refund:N', 'g') AS adjust
+FROM ledger WHERE org = 'h3' AND kind = 'debit' AND prospect = 'p1';
+SET credits.clock = '2026-02-10T00:00:00Z';
+SELECT refund('h3', 'p1');
+SELECT count(*) AS refund_grants FROM grants
+WHERE org = 'h3' AND kind = 'adjustment' AND ref LIKE 'refund:%';
+SELECT regexp_replace(pg_temp.err(format('SELECT credits.adjust(%L, %L, 1, %L)',
+										 'h3', ref, 'goodwill')),
+					  'refund:\d+', 'refund:N', 'g') AS adjust
+FROM grants WHERE org = 'h3' AND kind = 'adjustment';
+SELECT count(*) AS adjustment_grants FROM grants
+WHERE org = 'h3' AND kind = 'adjustment';
+
+-- verify() tells a refund's grant from an adjustment that 1.0 let through
+-- with a ref of the same form (never expiring), written here as 1.0 did
+SET session_replication_role = replica;
+WITH g AS (
+	INSERT INTO grant_rows (org, kind, starts_at, expires_at, ref, created_at)
+	SELECT 'h3', 'adjustment', '2026-02-10', NULL, 'refund:' || id, '2026-02-10'
+	FROM ledger WHERE org = 'h3' AND kind = 'debit' AND prospect = 'p2'
+	RETURNING id
+), l AS (
+	INSERT INTO grant_left (grant_id, amount, remaining) SELECT id, 1, 1 FROM g
+)
+INSERT INTO ledger (org, at, recorded_at, actor, kind, amount, grant_id, ref, note)
+SELECT 'h3', '2026-02-10', now(), 'x', 'grant', 1, id, 'adjust', 'goodwill' FROM g;
+SET session_replication_role = origin;
 SELECT * FROM verify('h3');

@@ -328,4 +328,9 @@ SELECT count(adjust('edge', 'big' || g, 1000000000000, 'big')) AS adjustments
 FROM generate_series(1, 999) g;
 SELECT grant_one_time('edge', 'two', 2) > 0 AS granted, balance('edge');
 SELECT pg_temp.err($$UPDATE credits.orgs SET plan_credits = 1000000000000 WHERE org = 'edge'$$);
+-- and so is a refund, whose credit would come back on top of 10^15
+SELECT grant_one_time('edge', 'fill', 1000000000000000 - balance('edge')) > 0 AS filled;
+SELECT balance('edge');
+SELECT pg_temp.err($$SELECT credits.refund('edge', 'e4')$$);
+SELECT is_unlocked('edge', 'e4'), balance('edge');
 SELECT * FROM verify('edge');
