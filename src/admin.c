@@ -634,6 +634,17 @@ renew_org(SPITupleTable *page, uint64 row, Datum org, TimestampTz now,
 	if (found > 0)
 		return false;
 
+	/* a period that starts with no plan credits has no grant to make */
+	{
+		int64		at_start;
+		int64		entitlement;
+
+		org_plan_values(org, &info, false, start, now, &at_start,
+						&entitlement);
+		if (at_start == 0)
+			return false;
+	}
+
 	/*
 	 * Lock it, or leave it to renew lazily if someone holds it (or if its
 	 * plan restarted after this transaction's clock)

@@ -1385,7 +1385,9 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 
 /*
  * Creates the plan grant of the plan period containing now, if missing;
- * returns it, or NULL if there is no plan period now.
+ * returns it, or NULL if there is no plan period now or the period starts
+ * with no plan credits (a grant holds 1 credit or more: a plan of 0
+ * credits makes no grants, unless it is upgraded during the period).
  */
 GrantSlot *
 org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
@@ -1393,6 +1395,7 @@ org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
 	TimestampTz start;
 	TimestampTz end;
 	GrantSlot  *g;
+	int64		amount;
 
 	if (!org_plan_period(&o->info, now, &start, &end))
 		return NULL;
@@ -1400,9 +1403,11 @@ org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
 	g = org_find_plan_grant(o, start);
 	if (g != NULL)
 		return g;
-	return org_add_grant(o, "plan", uncreated_amount(o, start, now),
-						 start, end, (Datum) 0, true, now, start,
-						 (Datum) 0, true);
+	amount = uncreated_amount(o, start, now);
+	if (amount == 0)
+		return NULL;
+	return org_add_grant(o, "plan", amount, start, end, (Datum) 0, true,
+						 now, start, (Datum) 0, true);
 }
 
 /*

@@ -513,18 +513,25 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 
 			org_check_total(o, now, delta);
 			g = org_ensure_plan_grant(o, now);
-
 			if (g == NULL)
-				elog(ERROR, "plan period without a plan grant");
-			targs[0] = Int64GetDatum(g->id);
-			targs[1] = Int64GetDatum(delta);
-			credits_allow_protected_writes(true);
-			credits_run(&q_top_up, targs, NULL, false, 0);
-			credits_allow_protected_writes(false);
-			ledger_append(org, 0, now, LEDGER_GRANT, delta, g->id,
-						  (Datum) 0, true, (Datum) 0, true,
-						  (Datum) 0, true,
-						  CStringGetTextDatum("plan upgrade"), false);
+			{
+				/* a period that started with no plan credits: its grant */
+				org_add_grant(o, "plan", delta, start, end, (Datum) 0, true,
+							  now, now, CStringGetTextDatum("plan upgrade"),
+							  false);
+			}
+			else
+			{
+				targs[0] = Int64GetDatum(g->id);
+				targs[1] = Int64GetDatum(delta);
+				credits_allow_protected_writes(true);
+				credits_run(&q_top_up, targs, NULL, false, 0);
+				credits_allow_protected_writes(false);
+				ledger_append(org, 0, now, LEDGER_GRANT, delta, g->id,
+							  (Datum) 0, true, (Datum) 0, true,
+							  (Datum) 0, true,
+							  CStringGetTextDatum("plan upgrade"), false);
+			}
 		}
 	}
 

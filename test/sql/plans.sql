@@ -334,3 +334,31 @@ SELECT balance('edge');
 SELECT pg_temp.err($$SELECT credits.refund('edge', 'e4')$$);
 SELECT is_unlocked('edge', 'e4'), balance('edge');
 SELECT * FROM verify('edge');
+
+--
+-- A plan of 0 credits makes no plan grants (a grant holds 1 credit or
+-- more): its periods are still the org's plan periods, with 0 credits
+--
+SET credits.clock = '2026-03-10T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('free', 'R/2026-01-15/P1M', 0);
+INSERT INTO members (org, member) VALUES ('free', 'alice');
+SELECT pg_temp.err($$SELECT credits.unlock('free', 'alice', 'f1')$$);
+SELECT grant_one_time('free', 'pack', 3) > 0 AS bought;
+SELECT unlock('free', 'alice', 'f1');
+SELECT renew_due() >= 0 AS renewed;
+SELECT plan_period, plan_credits, credits_left, next_expiry FROM org_status WHERE org = 'free';
+-- an upgrade during the period makes the period's grant, dated at the change
+SET credits.clock = '2026-03-12T00:00:00Z';
+UPDATE orgs SET plan_credits = 5 WHERE org = 'free';
+-- the next period starts with 5; a downgrade to 0 leaves the one after empty
+SET credits.clock = '2026-03-20T00:00:00Z';
+SELECT unlock('free', 'alice', 'f2');
+UPDATE orgs SET plan_credits = 0 WHERE org = 'free';
+SET credits.clock = '2026-04-20T00:00:00Z';
+SELECT unlock('free', 'alice', 'f3');
+SELECT renew_due() >= 0 AS renewed;
+SELECT kind, amount, remaining, starts_at, expires_at FROM grants WHERE org = 'free' ORDER BY id;
+SELECT at, kind, amount, note FROM ledger
+WHERE org = 'free' AND kind IN ('grant', 'expire') ORDER BY id;
+SELECT plan_period, plan_credits, credits_left, monthly_goal FROM org_status WHERE org = 'free';
+SELECT * FROM verify('free');
