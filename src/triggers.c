@@ -516,9 +516,11 @@ plan_changed(OrgEntry *o, Datum org, int64 old_value, int64 new_value,
 			if (g == NULL)
 			{
 				/* a period that started with no plan credits: its grant */
-				org_add_grant(o, "plan", delta, start, end, (Datum) 0, true,
-							  now, now, CStringGetTextDatum("plan upgrade"),
-							  false);
+				if (org_add_grant(o, "plan", delta, start, end, (Datum) 0,
+								  true, now, now,
+								  CStringGetTextDatum("plan upgrade"),
+								  false) == NULL)
+					elog(ERROR, "plan grant collided although the org is locked");
 			}
 			else
 			{
