@@ -610,7 +610,55 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	return true;
 }
 
-/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
+/*
+ * The low-balance signal of a new org (SPEC section 6a: an INSERT of an
+ * org is evaluated too).  The INSERT writes nothing else (SPEC section 3):
+ * only an org created at or below its threshold takes its lock, which
+ * makes its state row, to notify and disarm.  An org whose created_at is
+ * not the clock was not created now, but loaded (pg_restore's COPY, which
+ * notifies nothing) or back-filled: its first write evaluates the signal.
+ */
+static void
+org_inserted(TriggerData *td)
+{
+	bool		isnull;
+	Datum		org = attr(td, td->tg_trigtuple, "org", &isnull);
+	Datum		threshold;
+	TimestampTz now = credits_now();
+	OrgInfo		info;
+	TimestampTz start;
+	TimestampTz end;
+	int64		left = 0;
+	OrgEntry   *o;
+
+	threshold = attr(td, td->tg_trigtuple, "low_balance_threshold", &isnull);
+	if (isnull)
+		return;
+	if (DatumGetTimestampTz(attr(td, td->tg_trigtuple, "created_at", &isnull)) != now)
+		return;
+
+	/* what it can spend: the plan grant of the period it starts in */
+	memset(&info, 0, sizeof(info));
+	info.cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
+	info.plan_credits = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits",
+										   &isnull));
+	info.cycle_cut = DT_NOBEGIN;
+	info.cut_seq = -1;
+	if (org_plan_period(&info, now, &start, &end))
+		left = info.plan_credits;
+	if (left > DatumGetInt64(threshold))
+		return;
+
+	credits_begin();
+	o = org_lock(org, false);
+	org_signal(o, now);
+	credits_end();
+}
+
+/*
+ * AFTER UPDATE ON credits.orgs, FOR EACH ROW; and AFTER INSERT of an org
+ * with a low-balance threshold (since 1.1)
+ */
 PG_FUNCTION_INFO_V1(credits_orgs_after);
 Datum
 credits_orgs_after(PG_FUNCTION_ARGS)
@@ -619,7 +667,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		n1;
 	bool		n2;
-	Datum		org = attr(td, td->tg_newtuple, "org", &isnull);
+	Datum		org;
 	Cycle	   *old_cycle;
 	Cycle	   *new_cycle;
 	int64		old_plan;
@@ -634,6 +682,13 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Cycle	   *cached_cycle;
 	int64		cached_plan;
 
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		org_inserted(td);
+		return PointerGetDatum(NULL);
+	}
+
+	org = attr(td, td->tg_newtuple, "org", &isnull);
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
 	old_plan = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits", &isnull));

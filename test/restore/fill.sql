@@ -12,7 +12,10 @@ INSERT INTO credits.orgs (org, cycle, plan_credits, low_balance_threshold) VALUE
 	('acme', 'R/2026-01-01/P1M', 10, 3),
 	('globex', 'R12/2025-12-15T09:00[Europe/Stockholm]/P1M', 5, NULL),
 	('initech', 'R/2025-06-01/P1Y', 100, 10),
-	('quiet', 'R/2026-01-01/P1M', 0, NULL);
+	('quiet', 'R/2026-01-01/P1M', 0, NULL),
+	-- created below its threshold: signalled and disarmed at the INSERT,
+	-- never written to since; the restore must not signal it again
+	('lowstart', 'R/2026-01-01/P1M', 2, 5);
 INSERT INTO credits.members (org, member, period_limit) VALUES
 	('acme', 'alice', 4), ('acme', 'bob', NULL),
 	('globex', 'carol', NULL), ('initech', 'dave', 50);
