@@ -28,6 +28,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -612,11 +613,14 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 
 /*
  * The low-balance signal of a new org (SPEC section 6a: an INSERT of an
- * org is evaluated too).  The INSERT writes nothing else (SPEC section 3):
- * only an org created at or below its threshold takes its lock, which
- * makes its state row, to notify and disarm.  An org whose created_at is
- * not the clock was not created now, but loaded (pg_restore's COPY, which
- * notifies nothing) or back-filled: its first write evaluates the signal.
+ * org is evaluated too).  The INSERT writes nothing else (SPEC section 3)
+ * unless the org is created at or below its threshold: then it takes its
+ * lock, which makes its state row, to notify and disarm.
+ *
+ * Rows that COPY loads are stored rows arriving as they are, as the other
+ * tables' triggers take them: pg_restore loads the orgs this way, with
+ * their state rows after them, and must notify nothing.  Their first write
+ * evaluates the signal.
  */
 static void
 org_inserted(TriggerData *td)
@@ -634,7 +638,7 @@ org_inserted(TriggerData *td)
 	threshold = attr(td, td->tg_trigtuple, "low_balance_threshold", &isnull);
 	if (isnull)
 		return;
-	if (DatumGetTimestampTz(attr(td, td->tg_trigtuple, "created_at", &isnull)) != now)
+	if (ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY)
 		return;
 
 	/* what it can spend: the plan grant of the period it starts in */
