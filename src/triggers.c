@@ -742,6 +742,49 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/*
+ * BEFORE INSERT ON credits.org_state, FOR EACH ROW (since 1.1).  The org
+ * lock inserts an org's state row; any other insert is a stored row
+ * arriving as it is (pg_restore's COPY, or the INSERTs of a dump made
+ * with --inserts).  An org whose own INSERT signalled low balance during
+ * such a load (a dump made with --inserts replays it as an INSERT) already
+ * has a state row: the stored row's values replace its values.
+ */
+static CreditsQuery q_merge_state = {
+	"UPDATE credits.org_state SET armed = $2, cycle_cut = $3, cut_seq = $4"
+	" WHERE org = $1",
+	4, {TEXTOID, BOOLOID, TIMESTAMPTZOID, INT8OID}, NULL
+};
+
+PG_FUNCTION_INFO_V1(credits_org_state_before);
+Datum
+credits_org_state_before(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = trigger_data(fcinfo, "credits_org_state_before");
+	HeapTuple	row = td->tg_trigtuple;
+	static const char *const columns[] = {"org", "armed", "cycle_cut", "cut_seq"};
+	Datum		args[4];
+	char		nulls[4];
+	uint64		merged;
+
+	if (org_inserting_state())
+		return PointerGetDatum(row);
+	for (int i = 0; i < 4; i++)
+	{
+		bool		isnull;
+
+		args[i] = attr(td, row, columns[i], &isnull);
+		nulls[i] = isnull ? 'n' : ' ';
+	}
+	if (nulls[0] == 'n')
+		return PointerGetDatum(row);	/* the NOT NULL constraint says no */
+
+	credits_begin();
+	merged = credits_run(&q_merge_state, args, nulls, false, 0);
+	credits_end();
+	return merged > 0 ? PointerGetDatum(NULL) : PointerGetDatum(row);
+}
+
 /* ---------------------------------------------------------------------
  * credits.members
  * ---------------------------------------------------------------------
