@@ -427,22 +427,6 @@ CREATE UNIQUE INDEX grant_rows_one_time_ref ON credits.grant_rows (org, ref)
 CREATE UNIQUE INDEX grant_rows_referral_ref ON credits.grant_rows (ref)
 	WHERE kind OPERATOR(pg_catalog.=) 'referral'::credits.grant_kind;
 
-CREATE FUNCTION credits.org_state_before()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'credits_org_state_before'
-LANGUAGE C SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-REVOKE ALL ON FUNCTION credits.org_state_before() FROM PUBLIC;
--- a stored state row loaded for an org that got one during the same load
--- (its INSERT signalled low balance) replaces that one's values
-CREATE TRIGGER org_state_before BEFORE INSERT ON credits.org_state
-	FOR EACH ROW EXECUTE FUNCTION credits.org_state_before();
-
--- the low-balance signal of an inserted org (not of rows COPY loads)
-CREATE TRIGGER orgs_after_insert AFTER INSERT ON credits.orgs
-	FOR EACH ROW WHEN (NEW.low_balance_threshold IS NOT NULL)
-	EXECUTE FUNCTION credits.orgs_after();
-
 DROP TRIGGER unlock_rows_after ON credits.unlock_rows;
 CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
 	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)

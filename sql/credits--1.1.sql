@@ -966,12 +966,6 @@ AS 'MODULE_PATHNAME', 'credits_orgs_truncate'
 LANGUAGE C SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp;
 
-CREATE FUNCTION credits.org_state_before()
-RETURNS trigger
-AS 'MODULE_PATHNAME', 'credits_org_state_before'
-LANGUAGE C SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp;
-
 CREATE FUNCTION credits.members_before()
 RETURNS trigger
 AS 'MODULE_PATHNAME', 'credits_members_before'
@@ -1000,14 +994,6 @@ CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
 CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
--- the low-balance signal of an inserted org (not of rows COPY loads)
-CREATE TRIGGER orgs_after_insert AFTER INSERT ON credits.orgs
-	FOR EACH ROW WHEN (NEW.low_balance_threshold IS NOT NULL)
-	EXECUTE FUNCTION credits.orgs_after();
--- a stored state row loaded for an org that got one during the same load
--- (its INSERT signalled low balance) replaces that one's values
-CREATE TRIGGER org_state_before BEFORE INSERT ON credits.org_state
-	FOR EACH ROW EXECUTE FUNCTION credits.org_state_before();
 CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();
 CREATE TRIGGER members_before BEFORE INSERT OR UPDATE OR DELETE ON credits.members

@@ -491,37 +491,6 @@ org_require_writable(void)
 }
 
 /*
- * Whether the org lock is inserting an org's state row: the state table's
- * trigger lets those through, and merges the rows a restore loads
- */
-static bool inserting_state = false;
-
-bool
-org_inserting_state(void)
-{
-	return inserting_state;
-}
-
-/* q_lock_org, whose INSERT the state table's trigger lets through */
-static uint64
-run_lock_org(Datum *args)
-{
-	uint64		n;
-
-	inserting_state = true;
-	PG_TRY();
-	{
-		n = credits_run(&q_lock_org, args, NULL, false, 1);
-	}
-	PG_FINALLY();
-	{
-		inserting_state = false;
-	}
-	PG_END_TRY();
-	return n;
-}
-
-/*
  * org_lock with a choice of what to do about a locked or missing org:
  * ORG_LOCK_WAIT waits and raises ZC003 if the org is missing,
  * ORG_LOCK_SKIP returns NULL rather than wait (or if missing),
@@ -578,7 +547,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq))
 	{
 		/* no state row yet: the whole lock in one statement */
-		if (run_lock_org(args) == 0)
+		if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 			elog(ERROR, "organization \"%s\" disappeared", key);
 		pfree(info.cycle);
 		org_read_info(&info, cache_context);
@@ -701,7 +670,7 @@ org_reload(OrgEntry *o)
 	Datum		args[1];
 
 	args[0] = CStringGetTextDatum(o->org);
-	if (run_lock_org(args) == 0)
+	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 		elog(ERROR, "organization \"%s\" disappeared", o->org);
 	if (o->info.cycle != NULL)
 		pfree(o->info.cycle);

@@ -164,7 +164,6 @@ extern int64 ledger_add(RowBatch *b, Datum org, int64 id,
 
 extern void org_check_total(OrgEntry *o, TimestampTz now, int64 adding);
 extern void org_signal(OrgEntry *o, TimestampTz now);
-extern bool org_inserting_state(void);
 extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
 								  int64 left, int64 needed);
 

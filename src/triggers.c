@@ -28,7 +28,6 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
-#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -611,58 +610,7 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	return true;
 }
 
-/*
- * The low-balance signal of a new org (SPEC section 6a: an INSERT of an
- * org is evaluated too).  The INSERT writes nothing else (SPEC section 3)
- * unless the org is created at or below its threshold: then it takes its
- * lock, which makes its state row, to notify and disarm.
- *
- * Rows that COPY loads are stored rows arriving as they are, as the other
- * tables' triggers take them: pg_restore loads the orgs this way, with
- * their state rows after them, and must notify nothing.  Their first write
- * evaluates the signal.
- */
-static void
-org_inserted(TriggerData *td)
-{
-	bool		isnull;
-	Datum		org = attr(td, td->tg_trigtuple, "org", &isnull);
-	Datum		threshold;
-	TimestampTz now = credits_now();
-	OrgInfo		info;
-	TimestampTz start;
-	TimestampTz end;
-	int64		left = 0;
-	OrgEntry   *o;
-
-	threshold = attr(td, td->tg_trigtuple, "low_balance_threshold", &isnull);
-	if (isnull)
-		return;
-	if (ActivePortal != NULL && ActivePortal->commandTag == CMDTAG_COPY)
-		return;
-
-	/* what it can spend: the plan grant of the period it starts in */
-	memset(&info, 0, sizeof(info));
-	info.cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
-	info.plan_credits = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits",
-										   &isnull));
-	info.cycle_cut = DT_NOBEGIN;
-	info.cut_seq = -1;
-	if (org_plan_period(&info, now, &start, &end))
-		left = info.plan_credits;
-	if (left > DatumGetInt64(threshold))
-		return;
-
-	credits_begin();
-	o = org_lock(org, false);
-	org_signal(o, now);
-	credits_end();
-}
-
-/*
- * AFTER UPDATE ON credits.orgs, FOR EACH ROW; and AFTER INSERT of an org
- * with a low-balance threshold (since 1.1)
- */
+/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
 PG_FUNCTION_INFO_V1(credits_orgs_after);
 Datum
 credits_orgs_after(PG_FUNCTION_ARGS)
@@ -671,7 +619,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		n1;
 	bool		n2;
-	Datum		org;
+	Datum		org = attr(td, td->tg_newtuple, "org", &isnull);
 	Cycle	   *old_cycle;
 	Cycle	   *new_cycle;
 	int64		old_plan;
@@ -686,13 +634,6 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Cycle	   *cached_cycle;
 	int64		cached_plan;
 
-	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
-	{
-		org_inserted(td);
-		return PointerGetDatum(NULL);
-	}
-
-	org = attr(td, td->tg_newtuple, "org", &isnull);
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
 	old_plan = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits", &isnull));
@@ -740,49 +681,6 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	org_signal(o, now);
 	credits_end();
 	return PointerGetDatum(NULL);
-}
-
-/*
- * BEFORE INSERT ON credits.org_state, FOR EACH ROW (since 1.1).  The org
- * lock inserts an org's state row; any other insert is a stored row
- * arriving as it is (pg_restore's COPY, or the INSERTs of a dump made
- * with --inserts).  An org whose own INSERT signalled low balance during
- * such a load (a dump made with --inserts replays it as an INSERT) already
- * has a state row: the stored row's values replace its values.
- */
-static CreditsQuery q_merge_state = {
-	"UPDATE credits.org_state SET armed = $2, cycle_cut = $3, cut_seq = $4"
-	" WHERE org = $1",
-	4, {TEXTOID, BOOLOID, TIMESTAMPTZOID, INT8OID}, NULL
-};
-
-PG_FUNCTION_INFO_V1(credits_org_state_before);
-Datum
-credits_org_state_before(PG_FUNCTION_ARGS)
-{
-	TriggerData *td = trigger_data(fcinfo, "credits_org_state_before");
-	HeapTuple	row = td->tg_trigtuple;
-	static const char *const columns[] = {"org", "armed", "cycle_cut", "cut_seq"};
-	Datum		args[4];
-	char		nulls[4];
-	uint64		merged;
-
-	if (org_inserting_state())
-		return PointerGetDatum(row);
-	for (int i = 0; i < 4; i++)
-	{
-		bool		isnull;
-
-		args[i] = attr(td, row, columns[i], &isnull);
-		nulls[i] = isnull ? 'n' : ' ';
-	}
-	if (nulls[0] == 'n')
-		return PointerGetDatum(row);	/* the NOT NULL constraint says no */
-
-	credits_begin();
-	merged = credits_run(&q_merge_state, args, nulls, false, 0);
-	credits_end();
-	return merged > 0 ? PointerGetDatum(NULL) : PointerGetDatum(row);
 }
 
 /* ---------------------------------------------------------------------
