@@ -58,7 +58,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF upsert_org.frozen IS NULL THEN
-		RAISE EXCEPTION 'frozen cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'frozen cannot be null' USING ERRCODE = '22004',
+			DETAIL = 'upsert_org sets every column of the row; frozen is NULL.',
+			HINT = 'Pass false for an organization that may spend.';
 	END IF;
 	INSERT INTO credits.orgs AS o
 		(org, cycle, plan_credits, low_balance_threshold, frozen)
@@ -87,7 +89,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF upsert_member.active IS NULL THEN
-		RAISE EXCEPTION 'active cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'active cannot be null' USING ERRCODE = '22004',
+			DETAIL = 'upsert_member sets every column of the row; active is NULL.',
+			HINT = 'Pass true for a member who may spend.';
 	END IF;
 	INSERT INTO credits.members AS m (org, member, period_limit, active)
 	VALUES (upsert_member.org, upsert_member.member,
@@ -152,7 +156,9 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF delete_org.org IS NULL THEN
-		RAISE EXCEPTION 'organization cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'organization cannot be null' USING ERRCODE = '22004',
+			DETAIL = 'The organization key is NULL.',
+			HINT = 'Pass the key of the organization to delete.';
 	END IF;
 	DELETE FROM credits.orgs o WHERE o.org = delete_org.org;
 	RETURN FOUND;
@@ -169,7 +175,11 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
 	IF delete_member.org IS NULL OR delete_member.member IS NULL THEN
-		RAISE EXCEPTION 'organization and member cannot be null' USING ERRCODE = '22004';
+		RAISE EXCEPTION 'organization and member cannot be null' USING ERRCODE = '22004',
+			DETAIL = format('NULL: %s.', concat_ws(', ',
+				CASE WHEN delete_member.org IS NULL THEN 'org' END,
+				CASE WHEN delete_member.member IS NULL THEN 'member' END)),
+			HINT = 'Pass the keys of the organization and of the member to delete.';
 	END IF;
 	-- the org first (SPEC section 7): a plain DELETE locks the member's
 	-- row before its trigger can take the org

@@ -55,7 +55,9 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.upsert_member('nobody', 'alice', NULL, true)$$),
 	($$SELECT credits.upsert_member('ups1', NULL, NULL, true)$$),
 	($$SELECT credits.upsert_member('ups1', 'carol', -1, true)$$),
-	($$SELECT credits.upsert_member('ups1', 'carol', NULL, NULL)$$)
+	($$SELECT credits.upsert_member('ups1', 'carol', NULL, NULL)$$),
+	($$SELECT credits.delete_org(NULL)$$),
+	($$SELECT credits.delete_member('ups1', NULL)$$)
 ) AS t(sql);
 SELECT count(*) AS orgs FROM orgs WHERE org LIKE 'ups%';
 SELECT count(*) AS members FROM members WHERE org LIKE 'ups%';
