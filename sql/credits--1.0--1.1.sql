@@ -43,6 +43,17 @@ ALTER TABLE credits.usage SET (fillfactor = 50);
 ALTER TABLE credits.grant_left REPLICA IDENTITY FULL;
 ALTER TABLE credits.usage REPLICA IDENTITY FULL;
 
+-- The checks of a key argument (22023 empty, 22001 over 256 bytes), for
+-- the functions written in SQL and PL/pgSQL
+CREATE FUNCTION credits.check_key(key text, what text) RETURNS void
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_check_key_sql';
+
+COMMENT ON FUNCTION credits.check_key(text, text) IS
+'raises the errors of a bad key argument: 22023 if empty, 22001 if over 256 bytes; what names it';
+
+REVOKE ALL ON FUNCTION credits.check_key(text, text) FROM PUBLIC;
+
 -- Function forms of the admin's INSERT and UPDATE of credits.orgs and
 -- credits.members, for callers that reach the extension only through
 -- functions (a PL/Proxy router, for one); they run the same triggers.
@@ -160,6 +171,7 @@ BEGIN
 			DETAIL = 'The organization key is NULL.',
 			HINT = 'Pass the key of the organization to delete.';
 	END IF;
+	PERFORM credits.check_key(delete_org.org, 'organization');
 	DELETE FROM credits.orgs o WHERE o.org = delete_org.org;
 	RETURN FOUND;
 END
@@ -181,6 +193,8 @@ BEGIN
 				CASE WHEN delete_member.member IS NULL THEN 'member' END)),
 			HINT = 'Pass the keys of the organization and of the member to delete.';
 	END IF;
+	PERFORM credits.check_key(delete_member.org, 'organization');
+	PERFORM credits.check_key(delete_member.member, 'member');
 	-- the org first (SPEC section 7): a plain DELETE locks the member's
 	-- row before its trigger can take the org
 	PERFORM 1 FROM credits.orgs o WHERE o.org = delete_member.org
@@ -442,15 +456,6 @@ CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
 	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)
 	EXECUTE FUNCTION credits.unlock_rows_after();
 
-CREATE FUNCTION credits.verify_org_key(org text) RETURNS void
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'credits_verify_org_key';
-
-COMMENT ON FUNCTION credits.verify_org_key(text) IS
-'raises the errors of a bad org key (22023 empty, 22001 too long); verify() calls it';
-
-REVOKE ALL ON FUNCTION credits.verify_org_key(text) FROM PUBLIC;
-
 -- verify(): a refund's grant is told from an adjustment with a ref of the
 -- same form by its expiry (adjust() grants never expire)
 CREATE OR REPLACE FUNCTION credits.verify(org text DEFAULT NULL)
@@ -458,7 +463,7 @@ RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT credits.verify_org_key($1);
+SELECT credits.check_key($1, 'organization');
 WITH g AS (
 	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
 ), l AS (

@@ -586,6 +586,15 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION credits.refund(text, text, text) IS
 'undoes an unlock and returns its credit; false if the prospect is not unlocked';
 
+-- The checks of a key argument (22023 empty, 22001 over 256 bytes), for
+-- the functions written in SQL and PL/pgSQL
+CREATE FUNCTION credits.check_key(key text, what text) RETURNS void
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_check_key_sql';
+
+COMMENT ON FUNCTION credits.check_key(text, text) IS
+'raises the errors of a bad key argument: 22023 if empty, 22001 if over 256 bytes; what names it';
+
 -- Function forms of the admin's INSERT and UPDATE of credits.orgs and
 -- credits.members, for callers that reach the extension only through
 -- functions (a PL/Proxy router, for one); they run the same triggers.
@@ -663,6 +672,7 @@ BEGIN
 			DETAIL = 'The organization key is NULL.',
 			HINT = 'Pass the key of the organization to delete.';
 	END IF;
+	PERFORM credits.check_key(delete_org.org, 'organization');
 	DELETE FROM credits.orgs o WHERE o.org = delete_org.org;
 	RETURN FOUND;
 END
@@ -684,6 +694,8 @@ BEGIN
 				CASE WHEN delete_member.member IS NULL THEN 'member' END)),
 			HINT = 'Pass the keys of the organization and of the member to delete.';
 	END IF;
+	PERFORM credits.check_key(delete_member.org, 'organization');
+	PERFORM credits.check_key(delete_member.member, 'member');
 	-- the org first (SPEC section 7): a plain DELETE locks the member's
 	-- row before its trigger can take the org
 	PERFORM 1 FROM credits.orgs o WHERE o.org = delete_member.org
@@ -819,19 +831,12 @@ COMMENT ON VIEW credits.member_status IS
 -- Invariants
 --
 
-CREATE FUNCTION credits.verify_org_key(org text) RETURNS void
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
-AS 'MODULE_PATHNAME', 'credits_verify_org_key';
-
-COMMENT ON FUNCTION credits.verify_org_key(text) IS
-'raises the errors of a bad org key (22023 empty, 22001 too long); verify() calls it';
-
 CREATE FUNCTION credits.verify(org text DEFAULT NULL)
 RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT credits.verify_org_key($1);
+SELECT credits.check_key($1, 'organization');
 WITH g AS (
 	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
 ), l AS (

@@ -168,15 +168,16 @@ credits_balance(PG_FUNCTION_ARGS)
 }
 
 /*
- * credits.verify_org_key(org): the key checks of an org argument (22023,
- * 22001) for verify(), a SQL function that also accepts the key of an org
- * that no longer exists, whose rows may still be there to report.
+ * credits.check_key(key, what): the checks of a key argument (22023 empty,
+ * 22001 longer than 256 bytes) for the extension's SQL functions; what
+ * names the key in the message ("organization", "member").
  */
-PG_FUNCTION_INFO_V1(credits_verify_org_key);
+PG_FUNCTION_INFO_V1(credits_check_key_sql);
 Datum
-credits_verify_org_key(PG_FUNCTION_ARGS)
+credits_check_key_sql(PG_FUNCTION_ARGS)
 {
-	credits_check_key(PG_GETARG_DATUM(0), false, "organization");
+	credits_check_key(PG_GETARG_DATUM(0), false,
+					  text_to_cstring(PG_GETARG_TEXT_PP(1)));
 	PG_RETURN_VOID();
 }
 

@@ -57,7 +57,9 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.upsert_member('ups1', 'carol', -1, true)$$),
 	($$SELECT credits.upsert_member('ups1', 'carol', NULL, NULL)$$),
 	($$SELECT credits.delete_org(NULL)$$),
-	($$SELECT credits.delete_member('ups1', NULL)$$)
+	($$SELECT credits.delete_member('ups1', NULL)$$),
+	($$SELECT credits.delete_org('')$$),
+	($$SELECT credits.delete_member('ups1', repeat('m', 257))$$)
 ) AS t(sql);
 SELECT count(*) AS orgs FROM orgs WHERE org LIKE 'ups%';
 SELECT count(*) AS members FROM members WHERE org LIKE 'ups%';
