@@ -221,28 +221,67 @@ report_history(const char *what, const char *detail, const char *hint)
  * ---------------------------------------------------------------------
  */
 
-/* ZC006 for action ("update", ...) on one of the extension's tables */
-static void
-report_protected(const char *table, const char *action)
+typedef enum ProtectedAction
 {
+	PROTECT_UPDATE,
+	PROTECT_DELETE,
+	PROTECT_TRUNCATE
+} ProtectedAction;
+
+/*
+ * ZC006 for an action on one of the extension's tables, named as the
+ * public sees it; each message whole, with the table as its parameter
+ */
+static void
+report_protected(const char *table, ProtectedAction action)
+{
+	const char *name;
+	const char *detail;
+	const char *hint;
+
 	if (strcmp(table, "ledger") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_HISTORY),
-				 errmsg("cannot %s credits.ledger", action),
-				 errdetail("The ledger is append-only: it is the history of every credit."),
-				 errhint("Record a correction with credits.adjust() or credits.revoke_grant().")));
+	{
+		name = "credits.ledger";
+		detail = gettext_noop("The ledger is append-only: it is the history of every credit.");
+		hint = gettext_noop("Record a correction with credits.adjust() or credits.revoke_grant().");
+	}
 	else if (strcmp(table, "unlock_rows") == 0 || strcmp(table, "unlocks") == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_HISTORY),
-				 errmsg("cannot %s credits.unlocks", action),
-				 errdetail("Unlocks change only through the extension's functions."),
-				 errhint("Use credits.refund() to undo an unlock.")));
+	{
+		name = "credits.unlocks";
+		detail = gettext_noop("Unlocks change only through the extension's functions.");
+		hint = gettext_noop("Use credits.refund() to undo an unlock.");
+	}
 	else
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_HISTORY),
-				 errmsg("cannot %s credits.grants", action),
-				 errdetail("Grants change only through the extension's functions, so that the ledger explains every credit."),
-				 errhint("Use credits.adjust() or credits.revoke_grant().")));
+	{
+		name = "credits.grants";
+		detail = gettext_noop("Grants change only through the extension's functions, so that the ledger explains every credit.");
+		hint = gettext_noop("Use credits.adjust() or credits.revoke_grant().");
+	}
+
+	switch (action)
+	{
+		case PROTECT_UPDATE:
+			ereport(ERROR,
+					(errcode(ERRCODE_CREDITS_HISTORY),
+					 errmsg("cannot update %s", name),
+					 errdetail_internal("%s", _(detail)),
+					 errhint("%s", _(hint))));
+			break;
+		case PROTECT_DELETE:
+			ereport(ERROR,
+					(errcode(ERRCODE_CREDITS_HISTORY),
+					 errmsg("cannot delete from %s", name),
+					 errdetail_internal("%s", _(detail)),
+					 errhint("%s", _(hint))));
+			break;
+		case PROTECT_TRUNCATE:
+			ereport(ERROR,
+					(errcode(ERRCODE_CREDITS_HISTORY),
+					 errmsg("cannot truncate %s", name),
+					 errdetail_internal("%s", _(detail)),
+					 errhint("%s", _(hint))));
+			break;
+	}
 }
 
 PG_FUNCTION_INFO_V1(credits_protect);
@@ -259,9 +298,9 @@ credits_protect(PG_FUNCTION_ARGS)
 							   td->tg_newtuple : td->tg_trigtuple);
 
 	report_protected(RelationGetRelationName(td->tg_relation),
-					 TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? "update" :
-					 TRIGGER_FIRED_BY_DELETE(td->tg_event) ? "delete from" :
-					 "truncate");
+					 TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? PROTECT_UPDATE :
+					 TRIGGER_FIRED_BY_DELETE(td->tg_event) ? PROTECT_DELETE :
+					 PROTECT_TRUNCATE);
 	return PointerGetDatum(NULL);	/* keep compiler quiet */
 }
 
@@ -294,7 +333,7 @@ check_truncate(TruncateStmt *stmt)
 			ext = get_extension_oid("credits", true);
 		if (OidIsValid(ext) &&
 			getExtensionOfObject(RelationRelationId, relid) == ext)
-			report_protected(name, "truncate");
+			report_protected(name, PROTECT_TRUNCATE);
 	}
 }
 
