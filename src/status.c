@@ -218,6 +218,7 @@ credits_org_status_of(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	HeapTuple	tuple;
 
+	credits_check_key(org, false, "organization");
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
 	desc = BlessTupleDesc(desc);

@@ -54,7 +54,10 @@ FROM org_status WHERE org = 's';
 SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.usage_period('nope')$$),
 	($$SELECT credits.usage_period(NULL)$$),
-	($$SELECT credits.usage_period('s', 'infinity')$$)
+	($$SELECT credits.usage_period('s', 'infinity')$$),
+	($$SELECT credits.usage_period('')$$),
+	($$SELECT credits.org_status_of('')$$),
+	($$SELECT credits.org_status_of('nope')$$)
 ) v(sql);
 
 -- Filtering on org uses the primary keys, not a scan of all orgs
