@@ -94,12 +94,18 @@ static CreditsQuery q_lock_org = {
 	"WITH o AS MATERIALIZED ("
 	"  SELECT org, cycle, plan_credits, frozen, low_balance_threshold"
 	"    FROM credits.orgs WHERE org = $1 FOR NO KEY UPDATE)"
-	"INSERT INTO credits.org_state AS s (org)"
-	"  SELECT o.org FROM o"
+	"INSERT INTO credits.org_state AS s (org, armed)"
+	"  SELECT o.org, $2 FROM o"
 	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed"
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o),"
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o),"
 	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed",
+	2, {TEXTOID, BOOLOID}, NULL
+};
+
+/* The instant an org was created, for its first state row */
+static CreditsQuery q_created_at = {
+	"SELECT created_at FROM credits.orgs WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
 
@@ -504,7 +510,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	OrgEntry   *o;
 	bool		found;
 	bool		armed;
-	Datum		args[1];
+	Datum		args[2];
 	OrgInfo		info;
 
 	key_to_buf(org, key);
@@ -546,7 +552,14 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	org_read_info(&info, cache_context);
 	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq))
 	{
-		/* no state row yet: the whole lock in one statement */
+		/*
+		 * No state row yet: the whole lock in one statement, the row armed
+		 * unless the org's INSERT signalled (org_signalled_at_creation)
+		 */
+		if (credits_run(&q_created_at, args, NULL, false, 1) == 0)
+			elog(ERROR, "organization \"%s\" disappeared", key);
+		args[1] = BoolGetDatum(!org_signalled_at_creation(&info,
+														  DatumGetTimestampTz(credits_get_notnull(0, 1))));
 		if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 			elog(ERROR, "organization \"%s\" disappeared", key);
 		pfree(info.cycle);
@@ -667,9 +680,11 @@ org_forget_key(Datum org)
 void
 org_reload(OrgEntry *o)
 {
-	Datum		args[1];
+	Datum		args[2];
 
+	/* the state row is there: the lock keeps its flag */
 	args[0] = CStringGetTextDatum(o->org);
+	args[1] = BoolGetDatum(true);
 	if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 		elog(ERROR, "organization \"%s\" disappeared", o->org);
 	if (o->info.cycle != NULL)
@@ -1774,6 +1789,49 @@ org_check_total(OrgEntry *o, TimestampTz now, int64 adding)
 				 errhint("Add the credits once the organization has spent some.")));
 }
 
+/* NOTIFY credits_low_balance, with only the org, credits left, threshold */
+void
+org_notify_low_balance(const char *org, int64 left, int64 threshold)
+{
+	StringInfoData payload;
+
+	initStringInfo(&payload);
+	appendStringInfoString(&payload, "{\"org\": ");
+	escape_json(&payload, org);
+	appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
+					 ", \"threshold\": " INT64_FORMAT "}",
+					 left, threshold);
+	Async_Notify("credits_low_balance", payload.data);
+	pfree(payload.data);
+}
+
+/*
+ * What a new org can spend: the plan credits of the plan period at t (it
+ * has no grants, no plan history, no plan restart yet)
+ */
+int64
+org_new_spendable(const OrgInfo *info, TimestampTz t)
+{
+	TimestampTz start;
+	TimestampTz end;
+
+	return org_plan_period(info, t, &start, &end) ? info->plan_credits : 0;
+}
+
+/*
+ * Whether the INSERT of an org signalled low balance, decided again from
+ * the row when the org gets its first state row: the INSERT wrote nothing
+ * (SPEC section 3), so its disarming is recorded there.  It is read at
+ * created_at, the clock of a plain INSERT; an org a COPY loaded, a
+ * restore's, was signalled (or not) where it was created.
+ */
+bool
+org_signalled_at_creation(const OrgInfo *info, TimestampTz created_at)
+{
+	return info->has_threshold &&
+		org_new_spendable(info, created_at) <= info->threshold;
+}
+
 /* ZC001, with the next renewal in the hint when there is one */
 void
 org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
@@ -1843,15 +1901,7 @@ low_balance(OrgEntry *o, TimestampTz now, bool notify)
 	left = org_spendable(o, now);
 	if (notify && left <= o->info.threshold && o->armed)
 	{
-		StringInfoData payload;
-
-		initStringInfo(&payload);
-		appendStringInfoString(&payload, "{\"org\": ");
-		escape_json(&payload, o->org);
-		appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
-						 ", \"threshold\": " INT64_FORMAT "}",
-						 left, o->info.threshold);
-		Async_Notify("credits_low_balance", payload.data);
+		org_notify_low_balance(o->org, left, o->info.threshold);
 		o->armed = false;
 	}
 	else if (left > o->info.threshold && !o->armed)

@@ -28,6 +28,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -649,7 +650,62 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	return true;
 }
 
-/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
+/*
+ * Whether the statement running is a COPY into rel: it loads stored rows
+ * (pg_restore loads credits.orgs so), not new orgs
+ */
+static bool
+copy_into(Relation rel)
+{
+	PlannedStmt *stmt;
+	CopyStmt   *copy;
+
+	if (ActivePortal == NULL || ActivePortal->commandTag != CMDTAG_COPY ||
+		list_length(ActivePortal->stmts) != 1)
+		return false;
+	stmt = linitial_node(PlannedStmt, ActivePortal->stmts);
+	if (stmt->utilityStmt == NULL || !IsA(stmt->utilityStmt, CopyStmt))
+		return false;
+	copy = (CopyStmt *) stmt->utilityStmt;
+	return copy->is_from && copy->relation != NULL &&
+		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel);
+}
+
+/*
+ * The low-balance signal of a new org (SPEC section 6a: the INSERT of an
+ * org is evaluated too).  The INSERT writes nothing else (SPEC section 3):
+ * the org's first state row, made at its first lock, records that it is
+ * disarmed (org_signalled_at_creation).  Rows a COPY into credits.orgs
+ * loads are stored rows, as a restore loads them: not evaluated here.
+ */
+static void
+org_inserted(TriggerData *td)
+{
+	bool		isnull;
+	Datum		threshold;
+	OrgInfo		info;
+	int64		left;
+
+	threshold = attr(td, td->tg_trigtuple, "low_balance_threshold", &isnull);
+	if (isnull || copy_into(td->tg_relation))
+		return;
+	memset(&info, 0, sizeof(info));
+	info.cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
+	info.plan_credits = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits",
+										   &isnull));
+	info.cycle_cut = DT_NOBEGIN;
+	info.cut_seq = -1;
+	left = org_new_spendable(&info, credits_now());
+	if (left <= DatumGetInt64(threshold))
+		org_notify_low_balance(TextDatumGetCString(attr(td, td->tg_trigtuple,
+														 "org", &isnull)),
+							   left, DatumGetInt64(threshold));
+}
+
+/*
+ * AFTER UPDATE ON credits.orgs, FOR EACH ROW; and AFTER INSERT of an org
+ * with a low-balance threshold (since 1.1)
+ */
 PG_FUNCTION_INFO_V1(credits_orgs_after);
 Datum
 credits_orgs_after(PG_FUNCTION_ARGS)
@@ -658,7 +714,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	bool		isnull;
 	bool		n1;
 	bool		n2;
-	Datum		org = attr(td, td->tg_newtuple, "org", &isnull);
+	Datum		org;
 	Cycle	   *old_cycle;
 	Cycle	   *new_cycle;
 	int64		old_plan;
@@ -673,6 +729,13 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Cycle	   *cached_cycle;
 	int64		cached_plan;
 
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		org_inserted(td);
+		return PointerGetDatum(NULL);
+	}
+
+	org = attr(td, td->tg_newtuple, "org", &isnull);
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	new_cycle = DatumGetCycleP(attr(td, td->tg_newtuple, "cycle", &isnull));
 	old_plan = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits", &isnull));
