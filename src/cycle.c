@@ -619,12 +619,20 @@ credits_cycle_from(PG_FUNCTION_ARGS)
 	if (zone == NULL)
 		report_unknown_zone(zone_arg);
 
-	/* start AT TIME ZONE zone, sub-second part dropped */
-	if (timestamp2tm(start, &tzoff, &tm, &fsec, NULL, pg_tzset(zone)) != 0 ||
-		tm2timestamp(&tm, 0, NULL, &anchor) != 0)
+	/* start AT TIME ZONE zone, seconds truncated (SPEC section 2) */
+	if (timestamp2tm(start, &tzoff, &tm, &fsec, NULL, pg_tzset(zone)) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
-				 errmsg("timestamp out of range")));
+				 errmsg("timestamp out of range"),
+				 errdetail("The start has no wall-clock time in zone \"%s\".", zone),
+				 errhint("Start the cycle at the sign-up time.")));
+	tm.tm_sec = 0;
+	if (tm2timestamp(&tm, 0, NULL, &anchor) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_FIELD_OVERFLOW),
+				 errmsg("timestamp out of range"),
+				 errdetail("The start has no wall-clock time in zone \"%s\".", zone),
+				 errhint("Start the cycle at the sign-up time.")));
 
 	PG_RETURN_CYCLE_P(make_cycle(anchor,
 								 PG_GETARG_INTERVAL_P(1),

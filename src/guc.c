@@ -220,8 +220,19 @@ show_clock(void)
 	cycle_usecs_to_local(clock_value, &l);
 	frac = clock_value - cycle_local_to_usecs(&l);
 	if (frac != 0)
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ",
-				 l.year, l.month, l.day, l.hour, l.minute, l.second, (int) frac);
+	{
+		int			digits = 6;
+
+		/* as many fractional digits as it takes, like PostgreSQL's output */
+		while (frac % 10 == 0)
+		{
+			frac /= 10;
+			digits--;
+		}
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%0*dZ",
+				 l.year, l.month, l.day, l.hour, l.minute, l.second,
+				 digits, (int) frac);
+	}
 	else
 		snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02dZ",
 				 l.year, l.month, l.day, l.hour, l.minute, l.second);

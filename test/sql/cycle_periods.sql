@@ -11,8 +11,8 @@ SELECT cycle('2026-01-31', '1 month') AS monthly,
 	cycle('2026-01-31 10:00', '12 months', NULL, 'UTC') AS twelve_months,
 	cycle('2026-01-31', '18 months', 2) AS eighteen;
 
--- cycle_from: the local time of the instant in the zone, fractional
--- seconds dropped
+-- cycle_from: the local time of the instant in the zone, seconds
+-- truncated (SPEC section 2)
 SELECT cycle_from('2026-01-31 10:00:01.999999+00', '1 month', NULL, 'Europe/Stockholm'),
 	cycle_from('2026-07-31 23:30:00+00', '1 year', 12, 'Asia/Tokyo'),
 	cycle_from('2026-03-15 12:00:00+00', '1 month');
