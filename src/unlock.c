@@ -86,20 +86,12 @@ report_frozen(OrgEntry *o)
 }
 
 /*
- * ZC004; or, for a NULL member, 22004 when the member was a function's
- * argument (a value the call needs, SPEC section 5) and ZC004 when it came
- * from a row (SPEC section 6)
+ * ZC004.  A NULL member comes only from a row (SPEC section 6): the
+ * functions refuse a NULL member argument with 22004 before anything.
  */
 static void
-report_member(OrgEntry *o, MemberSlot *m, bool member_null, bool argument)
+report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 {
-	if (member_null && argument)
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("member cannot be null when a charge is due"),
-				 errdetail("Organization \"%s\" charges the member for a prospect it has not unlocked, and the member is NULL.",
-						   o->org),
-				 errhint("Name the member who unlocks.")));
 	if (member_null)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_UNKNOWN_MEMBER),
@@ -143,7 +135,7 @@ report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
  */
 static int64
 charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
-				 bool argument, TimestampTz now, TimestampTz ustart, int64 n,
+				 TimestampTz now, TimestampTz ustart, int64 n,
 				 bool *by_limit, int64 *left)
 {
 	MemberSlot *m = NULL;
@@ -158,7 +150,7 @@ charge_allowance(OrgEntry *o, MemberSlot **mp, Datum member, bool member_null,
 		m = org_member(o, member, ustart);
 	}
 	if (member_null || !m->exists || !m->active)
-		report_member(o, m, member_null, argument);
+		report_member(o, m, member_null);
 	org_member_usage(o, m, ustart);
 	*mp = m;
 
@@ -318,8 +310,8 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 				   rows_enum(b, UNLOCK_ROWS_VIA, by_trigger ? "trigger" : "unlock"));
 	rows_end(b);
 
-	if (charge_allowance(o, &m, member, member_null, !by_trigger, now,
-						 ustart, 1, &by_limit, &left) < 1)
+	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
+						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
 	org_signal(o, now);
@@ -337,6 +329,7 @@ credits_unlock(PG_FUNCTION_ARGS)
 	bool		charged;
 
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(member, member_null, "member");
 	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
 	credits_require_clock_writes();
 
@@ -525,6 +518,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	int64		left = 0;
 
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
+	credits_check_key(member, member_null, "member");
 	if (PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -575,8 +569,8 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	org_usage_period(&o->info, now, &ustart, &uend);
 	if (due > 0)
 	{
-		allowed = charge_allowance(o, &m, member, member_null, true, now,
-								   ustart, due, &by_limit, &left);
+		allowed = charge_allowance(o, &m, member, member_null, now, ustart,
+								   due, &by_limit, &left);
 		if (!partial && allowed < due)
 			report_refused(o, m, now, uend, left, due);
 	}
@@ -961,7 +955,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 	credits_begin();
 	o = org_lock(org, false);
 	org_usage_period(&o->info, now, &ustart_now, &uend);
-	if (charge_allowance(o, &m, member, member_null, false, now, ustart, 1,
+	if (charge_allowance(o, &m, member, member_null, now, ustart, 1,
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);

@@ -18,10 +18,17 @@ SELECT kind, amount, member, prospect, at FROM ledger WHERE org = 'u1' ORDER BY 
 SELECT member, used_this_period FROM member_status WHERE org = 'u1' ORDER BY member;
 SELECT is_unlocked('u1', 'p1') AS p1, is_unlocked('u1', 'p2') AS p2;
 
--- A prospect that needs no charge costs nothing, even for an unknown,
--- inactive or NULL member
-SELECT unlock('u1', 'nobody', 'p1') AS unknown, unlock('u1', 'gone', 'p1') AS inactive,
-	unlock('u1', NULL, 'p1') AS null_member, unlock('u1', '', 'p1') AS empty_member;
+-- A prospect that needs no charge costs nothing, even for an unknown or
+-- inactive member; but a member argument that is no key at all (NULL,
+-- empty, too long) is refused whatever the call needs (SPEC section 1)
+SELECT unlock('u1', 'nobody', 'p1') AS unknown, unlock('u1', 'gone', 'p1') AS inactive;
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.unlock('u1', NULL, 'p1')$$),
+	($$SELECT credits.unlock('u1', '', 'p1')$$),
+	($$SELECT credits.unlock('u1', repeat('m', 257), 'p1')$$),
+	($$SELECT count(*) FROM credits.unlock_many('u1', NULL, ARRAY['p1'])$$),
+	($$SELECT count(*) FROM credits.unlock_many('u1', '', ARRAY['p1'])$$)
+) v(sql);
 
 -- The same org key must exist even then (ZC003)
 SELECT pg_temp.err($$SELECT credits.unlock('nope', 'alice', 'p1')$$);
