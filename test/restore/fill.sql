@@ -13,8 +13,8 @@ INSERT INTO credits.orgs (org, cycle, plan_credits, low_balance_threshold) VALUE
 	('globex', 'R12/2025-12-15T09:00[Europe/Stockholm]/P1M', 5, NULL),
 	('initech', 'R/2025-06-01/P1Y', 100, 10),
 	('quiet', 'R/2026-01-01/P1M', 0, NULL),
-	-- created below its threshold and never written to since: its first
-	-- write signals, in the restored database as in this one
+	-- created below its threshold, signalled at its INSERT and never
+	-- written to since (no state row): the restore must not signal it
 	('lowstart', 'R/2026-01-01/P1M', 2, 5);
 INSERT INTO credits.members (org, member, period_limit) VALUES
 	('acme', 'alice', 4), ('acme', 'bob', NULL),
