@@ -33,6 +33,15 @@ UPDATE credits.org_state s
 							WHERE p.org = s.org AND p.at <= s.cycle_cut), 0)
  WHERE s.cycle_cut IS NOT NULL;
 
+-- 1.1 signals low balance at the INSERT of an org, and an org's first state
+-- row is disarmed if that INSERT signalled.  Orgs 1.0 inserted were not
+-- signalled: they get their state row now, armed, so that their first
+-- write evaluates the signal as it did under 1.0.
+INSERT INTO credits.org_state (org)
+SELECT o.org FROM credits.orgs o
+ WHERE NOT EXISTS (SELECT 1 FROM credits.org_state s
+				   WHERE s.org OPERATOR(pg_catalog.=) o.org);
+
 -- Room on each page for the new versions every charge writes (HOT
 -- updates); pages written from now on
 ALTER TABLE credits.org_state SET (fillfactor = 50);

@@ -103,9 +103,16 @@ static CreditsQuery q_lock_org = {
 	2, {TEXTOID, BOOLOID}, NULL
 };
 
-/* The instant an org was created, for its first state row */
+/*
+ * The instant an org was created, for its first state row; and whether its
+ * INSERT was evaluated, which a database still at 1.0 (without the trigger)
+ * did not do
+ */
 static CreditsQuery q_created_at = {
-	"SELECT created_at FROM credits.orgs WHERE org = $1",
+	"SELECT created_at, EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
+	"  WHERE tgrelid = 'credits.orgs'::pg_catalog.regclass"
+	"    AND tgname = 'orgs_after_insert')"
+	"  FROM credits.orgs WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
 
@@ -558,8 +565,9 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		 */
 		if (credits_run(&q_created_at, args, NULL, false, 1) == 0)
 			elog(ERROR, "organization \"%s\" disappeared", key);
-		args[1] = BoolGetDatum(!org_signalled_at_creation(&info,
-														  DatumGetTimestampTz(credits_get_notnull(0, 1))));
+		args[1] = BoolGetDatum(!(DatumGetBool(credits_get_notnull(0, 2)) &&
+								 org_signalled_at_creation(&info,
+														   DatumGetTimestampTz(credits_get_notnull(0, 1)))));
 		if (credits_run(&q_lock_org, args, NULL, false, 1) == 0)
 			elog(ERROR, "organization \"%s\" disappeared", key);
 		pfree(info.cycle);

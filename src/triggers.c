@@ -689,6 +689,13 @@ org_inserted(TriggerData *td)
 	threshold = attr(td, td->tg_trigtuple, "low_balance_threshold", &isnull);
 	if (isnull || copy_into(td->tg_relation))
 		return;
+
+	/*
+	 * Written already by the same statement (a WITH query that also
+	 * charged or granted): that write evaluated the signal on what it left
+	 */
+	if (org_state_exists_now(attr(td, td->tg_trigtuple, "org", &isnull)))
+		return;
 	memset(&info, 0, sizeof(info));
 	info.cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
 	info.plan_credits = DatumGetInt64(attr(td, td->tg_trigtuple, "plan_credits",
