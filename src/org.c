@@ -109,9 +109,11 @@ static CreditsQuery q_lock_org = {
  * did not do
  */
 static CreditsQuery q_created_at = {
-	"SELECT created_at, EXISTS (SELECT 1 FROM pg_catalog.pg_trigger"
-	"  WHERE tgrelid = 'credits.orgs'::pg_catalog.regclass"
-	"    AND tgname = 'orgs_after_insert')"
+	"SELECT created_at, EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t"
+	"  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+	"  WHERE n.nspname = 'credits' AND c.relname = 'orgs'"
+	"    AND t.tgname = 'orgs_after_insert')"
 	"  FROM credits.orgs WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
