@@ -104,16 +104,16 @@ static CreditsQuery q_lock_org = {
 };
 
 /*
- * The instant an org was created, for its first state row; and whether its
- * INSERT was evaluated, which a database still at 1.0 (without the trigger)
- * did not do
+ * The instant an org was created, for its first state row; and whether the
+ * database is past 1.0 (org_state has cut_seq): orgs 1.0 inserted were not
+ * signalled at their INSERT, and the update to 1.1 gave each a state row
  */
 static CreditsQuery q_created_at = {
-	"SELECT created_at, EXISTS (SELECT 1 FROM pg_catalog.pg_trigger t"
-	"  JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid"
+	"SELECT created_at, EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a"
+	"  JOIN pg_catalog.pg_class c ON c.oid = a.attrelid"
 	"  JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-	"  WHERE n.nspname = 'credits' AND c.relname = 'orgs'"
-	"    AND t.tgname = 'orgs_after_insert')"
+	"  WHERE n.nspname = 'credits' AND c.relname = 'org_state'"
+	"    AND a.attname = 'cut_seq' AND NOT a.attisdropped)"
 	"  FROM credits.orgs WHERE org = $1",
 	1, {TEXTOID}, NULL
 };
