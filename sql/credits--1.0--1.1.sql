@@ -461,6 +461,11 @@ CREATE UNIQUE INDEX grant_rows_referral_ref ON credits.grant_rows (ref)
 	WHERE kind OPERATOR(pg_catalog.=) 'referral'::credits.grant_kind;
 
 
+-- the low-balance signal of an inserted org (not of rows COPY loads)
+CREATE TRIGGER orgs_after_insert AFTER INSERT ON credits.orgs
+	FOR EACH ROW WHEN (NEW.low_balance_threshold IS NOT NULL)
+	EXECUTE FUNCTION credits.orgs_after();
+
 DROP TRIGGER unlock_rows_after ON credits.unlock_rows;
 CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
 	FOR EACH ROW WHEN (NEW.via OPERATOR(pg_catalog.=) 'insert'::credits.unlock_via)

@@ -1009,6 +1009,10 @@ CREATE TRIGGER orgs_before BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_before();
 CREATE TRIGGER orgs_after AFTER UPDATE ON credits.orgs
 	FOR EACH ROW EXECUTE FUNCTION credits.orgs_after();
+-- the low-balance signal of an inserted org (not of rows COPY loads)
+CREATE TRIGGER orgs_after_insert AFTER INSERT ON credits.orgs
+	FOR EACH ROW WHEN (NEW.low_balance_threshold IS NOT NULL)
+	EXECUTE FUNCTION credits.orgs_after();
 CREATE TRIGGER orgs_truncate BEFORE TRUNCATE ON credits.orgs
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.orgs_truncate();
 CREATE TRIGGER members_before BEFORE INSERT OR UPDATE OR DELETE ON credits.members

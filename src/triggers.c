@@ -436,54 +436,6 @@ copy_into(Relation rel)
 		RangeVarGetRelid(copy->relation, NoLock, true) == RelationGetRelid(rel);
 }
 
-static CreditsQuery q_org_exists = {
-	"SELECT 1 FROM credits.orgs WHERE org = $1",
-	1, {TEXTOID}, NULL
-};
-
-/*
- * The low-balance signal of a new org (SPEC section 6a: the INSERT of an
- * org is an operation too), evaluated as the row goes in, before anything
- * else of its statement can write to the org.  The INSERT writes nothing
- * else (SPEC section 3): the org's first state row, made at its first
- * lock, starts disarmed by the same rule (org_signalled_at_creation).
- * Rows a COPY into credits.orgs loads are stored rows, as a restore loads
- * them: not evaluated.  Neither is a row whose key is taken, which ON
- * CONFLICT skips or the key refuses.
- */
-static void
-org_inserted(TriggerData *td, HeapTuple row)
-{
-	bool		isnull;
-	Datum		org;
-	Datum		threshold;
-	OrgInfo		info;
-	int64		left;
-	Datum		args[1];
-	uint64		taken;
-
-	threshold = attr(td, row, "low_balance_threshold", &isnull);
-	if (isnull || copy_into(td->tg_relation))
-		return;
-	memset(&info, 0, sizeof(info));
-	info.cycle = DatumGetCycleP(attr(td, row, "cycle", &isnull));
-	info.plan_credits = DatumGetInt64(attr(td, row, "plan_credits", &isnull));
-	info.cycle_cut = DT_NOBEGIN;
-	info.cut_seq = -1;
-	left = org_new_spendable(&info, credits_now());
-	if (left > DatumGetInt64(threshold))
-		return;
-
-	org = attr(td, row, "org", &isnull);
-	args[0] = org;
-	credits_begin();
-	taken = credits_run(&q_org_exists, args, NULL, true, 1);
-	credits_end();
-	if (taken == 0)
-		org_notify_low_balance(TextDatumGetCString(org), left,
-							   DatumGetInt64(threshold));
-}
-
 /* BEFORE INSERT OR UPDATE OR DELETE ON credits.orgs, FOR EACH ROW */
 PG_FUNCTION_INFO_V1(credits_orgs_before);
 Datum
@@ -499,7 +451,6 @@ credits_orgs_before(PG_FUNCTION_ARGS)
 		/* an INSERT writes nothing else: plan grants come lazily */
 		check_org_row(td, td->tg_trigtuple);
 		credits_require_clock_writes();
-		org_inserted(td, td->tg_trigtuple);
 		return PointerGetDatum(td->tg_trigtuple);
 	}
 
@@ -720,7 +671,43 @@ cycle_changed(OrgEntry *o, Datum org, Cycle *new_cycle, TimestampTz now)
 	return true;
 }
 
-/* AFTER UPDATE ON credits.orgs, FOR EACH ROW */
+/*
+ * The low-balance signal of a new org (SPEC section 6a: the INSERT of an
+ * org is an operation too), from its AFTER INSERT trigger, so only for a
+ * row that went in, with its final values.  The INSERT writes nothing else
+ * (SPEC section 3): the org's first state row, made at its first lock,
+ * starts disarmed by the same rule (org_signalled_at_creation), even when
+ * a write of the same statement (a WITH query) makes it before this runs.
+ * Rows a COPY into credits.orgs loads are stored rows, as a restore loads
+ * them: not evaluated.
+ */
+static void
+org_inserted(TriggerData *td)
+{
+	HeapTuple	row = td->tg_trigtuple;
+	bool		isnull;
+	Datum		threshold;
+	OrgInfo		info;
+	int64		left;
+
+	threshold = attr(td, row, "low_balance_threshold", &isnull);
+	if (isnull || copy_into(td->tg_relation))
+		return;
+	memset(&info, 0, sizeof(info));
+	info.cycle = DatumGetCycleP(attr(td, row, "cycle", &isnull));
+	info.plan_credits = DatumGetInt64(attr(td, row, "plan_credits", &isnull));
+	info.cycle_cut = DT_NOBEGIN;
+	info.cut_seq = -1;
+	left = org_new_spendable(&info, credits_now());
+	if (left <= DatumGetInt64(threshold))
+		org_notify_low_balance(TextDatumGetCString(attr(td, row, "org", &isnull)),
+							   left, DatumGetInt64(threshold));
+}
+
+/*
+ * AFTER UPDATE ON credits.orgs, FOR EACH ROW; and AFTER INSERT of an org
+ * with a low-balance threshold (since 1.1)
+ */
 PG_FUNCTION_INFO_V1(credits_orgs_after);
 Datum
 credits_orgs_after(PG_FUNCTION_ARGS)
@@ -743,6 +730,12 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	Datum		args[2];
 	Cycle	   *cached_cycle;
 	int64		cached_plan;
+
+	if (TRIGGER_FIRED_BY_INSERT(td->tg_event))
+	{
+		org_inserted(td);
+		return PointerGetDatum(NULL);
+	}
 
 	org = attr(td, td->tg_newtuple, "org", &isnull);
 	old_cycle = DatumGetCycleP(attr(td, td->tg_trigtuple, "cycle", &isnull));
