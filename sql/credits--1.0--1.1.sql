@@ -52,6 +52,12 @@ ALTER TABLE credits.usage SET (fillfactor = 50);
 ALTER TABLE credits.grant_left REPLICA IDENTITY FULL;
 ALTER TABLE credits.usage REPLICA IDENTITY FULL;
 
+-- unlocked_at is the clock's: an INSERT into credits.unlocks that leaves it
+-- out gets this default, which the trigger replaces; any other value, NULL
+-- included, is refused
+ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
+	SET DEFAULT '-infinity'::pg_catalog.timestamptz;
+
 -- The checks of a key argument (22023 empty, 22001 over 256 bytes), for
 -- the functions written in SQL and PL/pgSQL
 CREATE FUNCTION credits.check_key(key text, what text) RETURNS void

@@ -483,6 +483,12 @@ CREATE VIEW credits.unlocks AS
 COMMENT ON VIEW credits.unlocks IS
 'unlocked prospects; INSERT (org, member, prospect) charges one credit per row inserted';
 
+-- unlocked_at is the clock's: an INSERT that leaves it out gets this
+-- default, which the trigger replaces; any other value, NULL included, is
+-- refused (a trigger cannot tell an explicit NULL from a missing column)
+ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
+	SET DEFAULT '-infinity'::pg_catalog.timestamptz;
+
 SELECT pg_catalog.pg_extension_config_dump('credits.orgs', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.members', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.org_state', '');

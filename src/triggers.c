@@ -161,8 +161,12 @@ static CreditsQuery q_rearm = {
 	1, {TEXTOID}, NULL
 };
 
-static bool
-org_state_has_cut_seq(void)
+/*
+ * True once the database's extension objects are past 1.0 (org_state got
+ * cut_seq in 1.1): the library serves both.
+ */
+bool
+credits_schema_past_1_0(void)
 {
 	Oid			nsp = get_namespace_oid("credits", false);
 	Oid			rel = get_relname_relid("org_state", nsp);
@@ -775,7 +779,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	o->info.cycle = cached_cycle;
 	o->info.plan_credits = cached_plan;
 	args[0] = org;
-	if (restarted && org_state_has_cut_seq())
+	if (restarted && credits_schema_past_1_0())
 		credits_run(&q_set_cut_seq, args, NULL, false, 0);
 	if (n1 != n2 || (!n1 && DatumGetInt64(t1) != DatumGetInt64(t2)))
 		credits_run(&q_rearm, args, NULL, false, 0);

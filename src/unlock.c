@@ -828,6 +828,7 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	TupleDesc	desc;
 	bool		isnull;
+	Datum		value;
 	Datum		org;
 	bool		org_null;
 	Datum		prospect;
@@ -855,12 +856,20 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	prospect = heap_getattr(tuple, column(rel, "prospect"), desc, &prospect_null);
 	credits_check_key(org, org_null, "organization");
 	credits_check_key(prospect, prospect_null, "prospect");
-	heap_getattr(tuple, column(rel, "unlocked_at"), desc, &isnull);
-	if (!isnull)
+	/*
+	 * Since 1.1 the view's default for unlocked_at is -infinity, which
+	 * stands for "left out"; anything else, NULL included, was given by
+	 * the caller.  1.0's view has no default, so there NULL is left out.
+	 */
+	value = heap_getattr(tuple, column(rel, "unlocked_at"), desc, &isnull);
+	if (isnull ? credits_schema_past_1_0() :
+		!TIMESTAMP_IS_NOBEGIN(DatumGetTimestampTz(value)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unlocked_at cannot be set"),
-				 errdetail("The extension sets unlocked_at to the clock."),
+				 errdetail("The extension sets unlocked_at to the clock; %s was given.",
+						   isnull ? "null" :
+						   timestamptz_to_str(DatumGetTimestampTz(value))),
 				 errhint("Insert only org, member and prospect.")));
 	heap_getattr(tuple, column(rel, "usage_start"), desc, &isnull);
 	if (!isnull)

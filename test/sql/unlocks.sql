@@ -54,7 +54,9 @@ ON CONFLICT DO NOTHING;
 SELECT pg_temp.err($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2')$$);
 -- unlocked_at is the clock's; UPDATE and DELETE are refused
 SELECT pg_temp.err(sql) FROM (VALUES
-	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p3', now())$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p3', '2026-01-15T10:00:00Z')$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p3', NULL)$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p2', 'infinity') ON CONFLICT DO NOTHING$$),
 	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2') ON CONFLICT (org, prospect) DO UPDATE SET member = 'alice'$$),
 	($$UPDATE credits.unlocks SET member = 'alice' WHERE prospect = 'p2'$$),
 	($$DELETE FROM credits.unlocks WHERE prospect = 'p2'$$),
@@ -159,5 +161,13 @@ INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u5', 'R/2026-01-01/P1M', 10
 INSERT INTO members (org, member) VALUES ('u5', 'ann');
 SELECT count(*) FROM unlock_many('u5', 'ann', ARRAY['a', 'b', 'c']);
 SELECT kind, amount, prospect FROM ledger WHERE org = 'u5' ORDER BY id;
+
+-- unlocked_at left out, or given as DEFAULT, is the clock
+SET credits.clock = '2026-01-20T08:30:00Z';
+INSERT INTO credits.unlocks VALUES ('u5', 'd', 'ann', DEFAULT);
+INSERT INTO credits.unlocks (org, member, prospect) SELECT 'u5', 'ann', 'e';
+SELECT prospect, unlocked_at = '2026-01-20T08:30:00Z' AS at_clock
+FROM unlocks WHERE org = 'u5' AND prospect IN ('d', 'e') ORDER BY prospect;
+SET credits.clock = '2026-01-15T10:00:00Z';
 
 SELECT * FROM verify();
