@@ -238,6 +238,7 @@ AS $$
 DECLARE
 	arg record;
 	typ oid;
+	tbl_name text;
 BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
 		OR prospect_col IS NULL OR trigger_name IS NULL THEN
@@ -258,6 +259,12 @@ BEGIN
 				  DETAIL = 'Rows whose free_col equals free_value are free uploads; give both or neither.',
 				  HINT = 'Pass both free_col and free_value, or leave both out.';
 	END IF;
+	-- the table's name as messages quote it, "schema.table"
+	SELECT n.nspname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) c.relname
+	INTO tbl_name
+	FROM pg_catalog.pg_class c
+	JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace
+	WHERE c.oid OPERATOR(pg_catalog.=) tbl;
 	FOR arg IN SELECT * FROM (VALUES ('org_col', org_col, true),
 									 ('member_col', member_col, true),
 									 ('prospect_col', prospect_col, true),
@@ -268,7 +275,7 @@ BEGIN
 		WHERE a.attrelid = tbl AND a.attname = arg.col AND a.attnum > 0
 			AND NOT a.attisdropped;
 		IF NOT FOUND THEN
-			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl
+			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl_name
 				USING ERRCODE = '42703',
 					  DETAIL = format('Argument %s names it.', arg.name),
 					  HINT = 'Name a column of the table.';
@@ -281,7 +288,7 @@ BEGIN
 			AND typ NOT IN ('text'::regtype, 'varchar'::regtype, 'uuid'::regtype,
 							'int2'::regtype, 'int4'::regtype, 'int8'::regtype) THEN
 			RAISE EXCEPTION 'column "%" of table "%" has type %, which cannot hold a key',
-				arg.col, tbl, typ::regtype
+				arg.col, tbl_name, typ::regtype
 				USING ERRCODE = '42804',
 					  DETAIL = format('Argument %s names it.', arg.name),
 					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';

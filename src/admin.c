@@ -507,7 +507,21 @@ credits_revoke_grant(PG_FUNCTION_ARGS)
 	g = org_find_grant(o, grant_id, now);
 	if (g == NULL)
 		elog(ERROR, "grant " INT64_FORMAT " vanished", grant_id);
-	if (g->remaining > 0)
+	if (g->remaining > 0 && g->expires_at <= now)
+	{
+		/*
+		 * Its credits expired at its expires_at, whether or not expire_due
+		 * has written that yet: the expire entry goes in now, dated then,
+		 * as expire_due would write it, and nothing is left to revoke
+		 */
+		int64		expired = g->remaining;
+
+		org_change_grant(o, g, -expired);
+		ledger_append(org, 0, g->expires_at, LEDGER_EXPIRE, -expired, grant_id,
+					  (Datum) 0, true, (Datum) 0, true, (Datum) 0, true,
+					  (Datum) 0, true);
+	}
+	else if (g->remaining > 0)
 	{
 		removed = g->remaining;
 		org_change_grant(o, g, -removed);

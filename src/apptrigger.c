@@ -22,6 +22,7 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -84,6 +85,48 @@ trigger_column(TriggerData *td, int argno, bool is_key)
 						   argno + 1, td->tg_trigger->tgname),
 				 errhint("Keys are text, varchar, uuid, smallint, integer or bigint columns.")));
 	return attnum;
+}
+
+/*
+ * An UPDATE that changes the org, prospect or marker unlocks a prospect as
+ * an INSERT does: a trigger that does not fire on both, or fires only on
+ * UPDATE OF other columns, would leave prospects unpaid.
+ */
+static void
+check_events(TriggerData *td, const TriggerColumns *cols)
+{
+	Trigger    *tg = td->tg_trigger;
+	int			needed[3] = {cols->org, cols->prospect, cols->marker};
+	int			argno[3] = {1, 3, 4};
+
+	if (!TRIGGER_FOR_INSERT(tg->tgtype) || !TRIGGER_FOR_UPDATE(tg->tgtype) ||
+		TRIGGER_FOR_DELETE(tg->tgtype) || TRIGGER_FOR_TRUNCATE(tg->tgtype))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" must fire on INSERT and UPDATE only",
+						tg->tgname, RelationGetRelationName(td->tg_relation)),
+				 errdetail("An UPDATE that changes a row's org, prospect or marker unlocks a prospect as an INSERT does; a DELETE changes nothing."),
+				 errhint("Create it with credits.attach_unlock_trigger().")));
+	if (tg->tgnattr == 0)
+		return;
+	for (int i = 0; i < 3; i++)
+	{
+		bool		listed = false;
+
+		if (needed[i] == 0)
+			continue;
+		for (int k = 0; k < tg->tgnattr; k++)
+			listed |= (tg->tgattr[k] == needed[i]);
+		if (!listed)
+			ereport(ERROR,
+					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+					 errmsg("trigger \"%s\" on table \"%s\" must fire on UPDATE of column \"%s\"",
+							tg->tgname, RelationGetRelationName(td->tg_relation),
+							tg->tgargs[argno[i] - 1]),
+					 errdetail("Argument %d names the column; an UPDATE that changes it can unlock a prospect.",
+							   argno[i]),
+					 errhint("Create it with credits.attach_unlock_trigger(), which fires on every UPDATE.")));
+	}
 }
 
 static void
@@ -168,6 +211,7 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		misuse(td, "fired by INSERT or UPDATE only");
 	resolve_columns(td, &cols);
+	check_events(td, &cols);
 
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 

@@ -76,6 +76,7 @@ extern void credits_check_amount(int64 amount, const char *what);
 /* guc.c */
 extern void credits_guc_init(void);
 extern TimestampTz credits_now(void);
+extern bool credits_clock_overridden(void);
 extern void credits_require_clock_writes(void);
 
 /* cycle.c */

@@ -272,6 +272,13 @@ credits_now(void)
 	return clock_overridden ? clock_value : GetCurrentTransactionStartTimestamp();
 }
 
+/* Whether credits.clock is set */
+bool
+credits_clock_overridden(void)
+{
+	return clock_overridden;
+}
+
 /* Refuses a write while the clock is overridden, unless allowed */
 void
 credits_require_clock_writes(void)

@@ -699,6 +699,15 @@ credits_refund(PG_FUNCTION_ARGS)
 	 * that has already expired
 	 */
 	now = org_clock(o);
+	if (now < unlocked_at && credits_clock_overridden())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot refund the unlock of prospect \"%s\" at a clock before it",
+						TextDatumGetCString(prospect)),
+				 errdetail("credits.clock is %s; the prospect was unlocked at %s.",
+						   pstrdup(timestamptz_to_str(now)),
+						   pstrdup(timestamptz_to_str(unlocked_at))),
+				 errhint("Set credits.clock at or after the unlock, or RESET it.")));
 	if (now < unlocked_at)
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
@@ -706,7 +715,7 @@ credits_refund(PG_FUNCTION_ARGS)
 				 errdetail("The clock of this transaction, %s, is before the unlock of prospect \"%s\" at %s.",
 						   pstrdup(timestamptz_to_str(now)), TextDatumGetCString(prospect),
 						   pstrdup(timestamptz_to_str(unlocked_at))),
-				 errhint("Retry the transaction; with credits.clock set, set it at or after the unlock.")));
+				 errhint("Retry the transaction.")));
 	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
 	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));
 

@@ -112,7 +112,9 @@ SELECT prospect, member FROM unlocks WHERE org = 'a1' AND prospect IN ('a0eebc99
 -- Misconfiguration: clear errors naming the argument and the table
 --
 CREATE TABLE app.bad (org_id text, member_id text, prospect_id text, score numeric, at timestamptz);
+CREATE TABLE app."Odd Name" (org_id text);
 SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT credits.attach_unlock_trigger('app."Odd Name"', 'org_id', 'member_id', 'nope')$$),
 	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'nope')$$),
 	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'score')$$),
 	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'prospect_id', 'at')$$),
@@ -146,6 +148,34 @@ CREATE TRIGGER t_type AFTER INSERT ON app.bad FOR EACH ROW
 SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1', 1.5)$$);
 DROP TRIGGER t_type ON app.bad;
 SELECT pg_temp.err($$SELECT credits.unlock_trigger()$$);
+-- a trigger must fire on INSERT and UPDATE (an UPDATE of the prospect
+-- unlocks it), on every UPDATE of the columns it reads, and not on DELETE
+DELETE FROM app.bad;
+ALTER TABLE app.bad ADD COLUMN source text;
+CREATE TRIGGER t_insert AFTER INSERT ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_insert ON app.bad;
+CREATE TRIGGER t_all AFTER INSERT OR UPDATE OR DELETE ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_all ON app.bad;
+CREATE TRIGGER t_of AFTER INSERT OR UPDATE OF org_id, source ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id', 'source', 'upload');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_of ON app.bad;
+CREATE TRIGGER t_of AFTER INSERT OR UPDATE OF prospect_id, org_id ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id', 'source', 'upload');
+SELECT pg_temp.err($$INSERT INTO app.bad VALUES ('a1', 'alice', 'q1')$$);
+DROP TRIGGER t_of ON app.bad;
+-- UPDATE OF every column read but the member is enough
+CREATE TRIGGER t_of AFTER INSERT OR UPDATE OF prospect_id, source, org_id ON app.bad FOR EACH ROW
+	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id', 'source', 'upload');
+SELECT balance('a1');
+INSERT INTO app.bad VALUES ('a1', 'alice', 'q-of', NULL, NULL, 'upload');
+UPDATE app.bad SET source = 'search' WHERE prospect_id = 'q-of';
+SELECT balance('a1'), is_unlocked('a1', 'q-of');
+DROP TRIGGER t_of ON app.bad;
 
 SELECT * FROM verify('a1');
 DROP SCHEMA app CASCADE;

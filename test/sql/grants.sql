@@ -83,5 +83,22 @@ SELECT g.kind, g.amount, g.remaining, g.starts_at, g.expires_at,
 FROM grants g
 JOIN ledger d ON g.ref = 'refund:' || d.id AND d.kind = 'debit'
 WHERE g.org = 'g';
+-- a refund at a clock set before the unlock is refused, and changes nothing
+SELECT unlock('g', 'alice', 'p5');
+SET credits.clock = '2026-01-24T00:00:00Z';
+SELECT pg_temp.err($$SELECT credits.refund('g', 'p5')$$);
+SET credits.clock = '2026-01-25T00:00:00Z';
+SELECT is_unlocked('g', 'p5'), balance('g');
+
+-- revoking a grant that has expired, before expire_due wrote its expiry:
+-- the expiry is written, dated at expires_at, and nothing is revoked
+SET credits.clock = '2026-01-25T00:00:00Z';
+SELECT grant_one_time('g', 'short-lived', 5, '2026-01-26T00:00:00Z') AS short_id \gset
+SET credits.clock = '2026-01-27T00:00:00Z';
+SELECT revoke_grant(:short_id, 'late-revoke', 'too late') AS removed;
+SELECT kind, amount, at FROM ledger WHERE grant_id = :short_id ORDER BY id;
+SELECT remaining FROM grants WHERE id = :short_id;
+SELECT expire_due() >= 0 AS ran;
+SELECT count(*) AS entries FROM ledger WHERE grant_id = :short_id;
 
 SELECT * FROM verify();
