@@ -693,3 +693,18 @@ DELETE FROM pg_catalog.pg_init_privs ip
 		 WHERE ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
 		   AND n.oid OPERATOR(pg_catalog.=) ip.objoid
 		   AND ip.objsubid OPERATOR(pg_catalog.=) 0));
+
+-- The extension is recorded in pg_catalog, as credits.control now says: 1.0
+-- was recorded in the first schema of the search_path at CREATE EXTENSION
+-- (public, say), whose owner could drop the extension, ledger and all, with
+-- DROP SCHEMA ... CASCADE.  Its objects stay in schema credits.
+UPDATE pg_catalog.pg_extension
+   SET extnamespace = 'pg_catalog'::pg_catalog.regnamespace
+ WHERE extname OPERATOR(pg_catalog.=) 'credits';
+DELETE FROM pg_catalog.pg_depend d
+ WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+   AND d.objid OPERATOR(pg_catalog.=)
+	   (SELECT e.oid FROM pg_catalog.pg_extension e
+		WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
+   AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass
+   AND d.deptype OPERATOR(pg_catalog.=) 'n';

@@ -86,3 +86,12 @@ JOIN pg_catalog.pg_operator o ON d.refclassid = 'pg_catalog.pg_operator'::pg_cat
 WHERE o.oprnamespace = 'trap'::pg_catalog.regnamespace
 ORDER BY 1;
 ROLLBACK;
+
+-- The extension is recorded in pg_catalog whatever the search_path was at
+-- CREATE EXTENSION: the owner of a schema on it (public, say) cannot drop
+-- the extension and its ledger with DROP SCHEMA ... CASCADE
+SELECT extnamespace::regnamespace AS recorded_in,
+	(SELECT count(*) FROM pg_depend d
+	 WHERE d.classid = 'pg_extension'::regclass AND d.objid = e.oid
+	   AND d.refclassid = 'pg_namespace'::regclass) AS schema_dependencies
+FROM pg_extension e WHERE e.extname = 'credits';

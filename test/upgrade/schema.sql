@@ -80,5 +80,15 @@ SELECT line FROM (
 	WHERE ip.privtype = 'e'
 	UNION ALL
 	SELECT 'member ' || pg_catalog.pg_describe_object(classid, objid, 0) FROM ext
+	UNION ALL
+	-- where the extension is recorded, and what it depends on
+	SELECT 'extension in schema ' || e.extnamespace::regnamespace::text ||
+		' relocatable=' || e.extrelocatable
+	FROM pg_catalog.pg_extension e WHERE e.extname = 'credits'
+	UNION ALL
+	SELECT 'extension depends on ' || pg_catalog.pg_describe_object(d.refclassid, d.refobjid, d.refobjsubid) ||
+		' ' || d.deptype::text
+	FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_extension e ON e.oid = d.objid
+	WHERE d.classid = 'pg_extension'::regclass AND e.extname = 'credits'
 ) x
 ORDER BY line;
