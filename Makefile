@@ -14,7 +14,7 @@ REGRESS = cycle_io cycle_periods cycle_ops cycle_oracle clock orgs unlocks \
 	tables
 REGRESS_OPTS = --inputdir=test
 
-ISOLATION = cycle_unique unlock_race last_credit member_limit \
+ISOLATION = cycle_unique unlock_race refund_race last_credit member_limit \
 	unlock_many_order upgrade_race insert_conflict apptrigger_race low_balance \
 	stale_snapshot clock_behind member_change
 ISOLATION_OPTS = --inputdir=test --outputdir=.

@@ -26,10 +26,12 @@
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
@@ -48,6 +50,7 @@
 #include "miscadmin.h"
 #include "nodes/execnodes.h"
 #include "utils/fmgroids.h"
+#include "storage/bufmgr.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -462,6 +465,47 @@ unlock_exists(Datum org, Datum prospect)
 	found = keyscan_first(ks, key) != NULL;
 	keyscan_end(ks);
 	return found;
+}
+
+/*
+ * Whether prospect is unlocked for org by a row that no transaction is
+ * deleting: one a refund in progress is deleting (or one committed after
+ * this statement's snapshot deleted) does not count, since whether a
+ * prospect is unlocked is decided under the org lock, which that refund
+ * holds.  A row only locked (SELECT ... FOR SHARE) counts.
+ */
+bool
+unlock_settled(Datum org, Datum prospect)
+{
+	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
+	Datum		key[2];
+	TupleTableSlot *slot;
+	bool		settled = false;
+
+	key[0] = org;
+	key[1] = prospect;
+	slot = keyscan_first(ks, key);
+	if (slot != NULL)
+	{
+		BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
+		HeapTupleHeader tup;
+		uint16		infomask;
+		TransactionId xmax;
+
+		if (!TTS_IS_BUFFERTUPLE(slot))
+			elog(ERROR, "unexpected slot type for credits.unlock_rows");
+		LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+		tup = bslot->base.tuple->t_data;
+		infomask = tup->t_infomask;
+		xmax = HeapTupleHeaderGetRawXmax(tup);
+		LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+		settled = (infomask & HEAP_XMAX_INVALID) != 0 ||
+			HEAP_XMAX_IS_LOCKED_ONLY(infomask) ||
+			((infomask & HEAP_XMAX_IS_MULTI) == 0 &&
+			 TransactionIdDidAbort(xmax));
+	}
+	keyscan_end(ks);
+	return settled;
 }
 
 /* ---------------------------------------------------------------------

@@ -119,6 +119,7 @@ extern TupleTableSlot *keyscan_unexpired(KeyScan *ks, Datum org,
 										 TimestampTz now, bool never_expiring);
 extern void keyscan_end(KeyScan *ks);
 extern bool unlock_exists(Datum org, Datum prospect);
+extern bool unlock_settled(Datum org, Datum prospect);
 
 /* An update of one row of grant_left or usage */
 typedef struct RowUpdate

@@ -278,13 +278,14 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 
 	/*
 	 * At READ COMMITTED, an unlock this statement can see is committed (or
-	 * ours) and only a refund, which would be ordered after this call, can
-	 * undo it: answer without taking the lock, so retries and re-unlocks
-	 * write nothing.  Otherwise decide under the lock.  REPEATABLE READ and
+	 * ours), and if no refund is deleting it, only a refund that begins
+	 * after this call can undo it: answer without taking the lock, so
+	 * retries and re-unlocks write nothing.  Otherwise decide under the
+	 * lock (a refund in progress holds it).  REPEATABLE READ and
 	 * SERIALIZABLE always take the lock: their snapshot may predate a
 	 * refund, and the lock turns that into a serialization failure.
 	 */
-	if (!IsolationUsesXactSnapshot() && unlock_exists(org, prospect))
+	if (!IsolationUsesXactSnapshot() && unlock_settled(org, prospect))
 		return false;
 
 	o = org_lock(org, false);
