@@ -709,25 +709,39 @@ org_reload(OrgEntry *o)
 /*
  * The clock for an operation that writes to a locked org.  A transaction
  * whose clock (its start, SPEC section 8) lies before the org's last plan
- * restart, committed while it ran, would act in a period the restart
- * replaced: the periods before a restart are not kept, and the new
- * cycle's would give it a plan grant and a usage count of their own.  It
- * gets 40001, and a retry acts after the restart.
+ * restart would act in a period the restart replaced: the periods before
+ * a restart are not kept, and the new cycle's would give it a plan grant
+ * and a usage count of their own.  At READ COMMITTED the restart committed
+ * before this operation took the org, and the clock is behind only
+ * because the transaction began first: the operation takes effect at the
+ * restart.  REPEATABLE READ and SERIALIZABLE get 40001 (their snapshot
+ * predates the restart), and a credits.clock set before it 22023.
  */
 TimestampTz
 org_clock(OrgEntry *o)
 {
 	TimestampTz now = credits_now();
 
-	if (!org_clock_ok(o, now))
+	if (org_clock_ok(o, now))
+		return now;
+	if (credits_clock_overridden())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot write to organization \"%s\" at a clock before the restart of its plan",
+						o->org),
+				 errdetail("credits.clock is %s; the plan restarted at %s.",
+						   pstrdup(timestamptz_to_str(now)),
+						   pstrdup(timestamptz_to_str(o->info.cycle_cut))),
+				 errhint("Set credits.clock at or after the restart, or RESET it.")));
+	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent plan restart"),
 				 errdetail("The clock of this transaction, %s, is before the restart of the plan of organization \"%s\" at %s.",
 						   pstrdup(timestamptz_to_str(now)), o->org,
 						   pstrdup(timestamptz_to_str(o->info.cycle_cut))),
-				 errhint("Retry the transaction; with credits.clock set, set it at or after the restart.")));
-	return now;
+				 errhint("Retry the transaction.")));
+	return o->info.cycle_cut;
 }
 
 /* Whether an operation at now may write to the org (see org_clock) */

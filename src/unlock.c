@@ -694,10 +694,13 @@ credits_refund(PG_FUNCTION_ARGS)
 	usage_start = DatumGetTimestampTz(credits_get_notnull(0, 3));
 
 	/*
-	 * A refund dated before the unlock it undoes (its transaction began
-	 * before the unlock was committed) would judge the debit's grant at a
-	 * time it did not count yet, and could give the credit to a grant
-	 * that has already expired
+	 * A refund dated before the unlock it undoes would judge the debit's
+	 * grant at a time it did not count yet, and could give the credit to a
+	 * grant that has already expired.  At READ COMMITTED the unlock
+	 * committed before this refund took the org, and the clock is behind
+	 * only because the transaction began first: the refund takes effect
+	 * at the unlock.  REPEATABLE READ and SERIALIZABLE get 40001, and a
+	 * credits.clock set before the unlock 22023.
 	 */
 	now = org_clock(o);
 	if (now < unlocked_at && credits_clock_overridden())
@@ -709,7 +712,7 @@ credits_refund(PG_FUNCTION_ARGS)
 						   pstrdup(timestamptz_to_str(now)),
 						   pstrdup(timestamptz_to_str(unlocked_at))),
 				 errhint("Set credits.clock at or after the unlock, or RESET it.")));
-	if (now < unlocked_at)
+	if (now < unlocked_at && IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
 				 errmsg("could not serialize access due to a concurrent unlock"),
@@ -717,6 +720,8 @@ credits_refund(PG_FUNCTION_ARGS)
 						   pstrdup(timestamptz_to_str(now)), TextDatumGetCString(prospect),
 						   pstrdup(timestamptz_to_str(unlocked_at))),
 				 errhint("Retry the transaction.")));
+	if (now < unlocked_at)
+		now = unlocked_at;
 	debit_id = DatumGetInt64(credits_get_notnull(0, 4));
 	tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 5));
 

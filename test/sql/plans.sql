@@ -362,3 +362,14 @@ SELECT at, kind, amount, note FROM ledger
 WHERE org = 'free' AND kind IN ('grant', 'expire') ORDER BY id;
 SELECT plan_period, plan_credits, credits_left, monthly_goal FROM org_status WHERE org = 'free';
 SELECT * FROM verify('free');
+
+-- A write at a clock set before the org's last plan restart is refused:
+-- the periods before it are gone (22023; a transaction that began before
+-- a concurrent restart acts at the restart, test/specs/clock_behind.spec)
+SET credits.clock = '2026-04-25T00:00:00Z';
+UPDATE orgs SET cycle = 'R/2026-04-25/P1M' WHERE org = 'free';
+SET credits.clock = '2026-04-24T00:00:00Z';
+SELECT pg_temp.err($$SELECT credits.unlock('free', 'alice', 'f4')$$);
+SELECT balance('free') AS readable_still;
+SET credits.clock = '2026-04-25T00:00:00Z';
+SELECT * FROM verify('free');
