@@ -28,8 +28,10 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -313,7 +315,10 @@ static ProcessUtility_hook_type prev_process_utility = NULL;
 
 /*
  * TRUNCATE names credits.grants or credits.unlocks: PostgreSQL would say
- * they are not tables (42809); SPEC promises ZC006.  Only views that
+ * they are not tables (42809); SPEC promises ZC006.  Or it names
+ * credits.orgs alone while orgs have history: PostgreSQL would refuse it
+ * for the foreign key of credits.members (0A000) before the orgs table's
+ * own trigger could say why it is refused (ZC006).  Only relations that
  * belong to the extension count.
  */
 static void
@@ -326,19 +331,36 @@ check_truncate(TruncateStmt *stmt)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
 		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		char		relkind;
 		const char *name;
 
-		if (!OidIsValid(relid) || get_rel_relkind(relid) != RELKIND_VIEW)
+		if (!OidIsValid(relid))
 			continue;
+		relkind = get_rel_relkind(relid);
 		name = get_rel_name(relid);
 		if (name == NULL ||
-			(strcmp(name, "grants") != 0 && strcmp(name, "unlocks") != 0))
+			(!(relkind == RELKIND_VIEW &&
+			   (strcmp(name, "grants") == 0 || strcmp(name, "unlocks") == 0)) &&
+			 !(relkind == RELKIND_RELATION && strcmp(name, "orgs") == 0)))
 			continue;
 		if (!OidIsValid(ext))
 			ext = get_extension_oid("credits", true);
-		if (OidIsValid(ext) &&
-			getExtensionOfObject(RelationRelationId, relid) == ext)
+		if (!OidIsValid(ext) ||
+			getExtensionOfObject(RelationRelationId, relid) != ext)
+			continue;
+		if (relkind == RELKIND_VIEW)
 			report_protected(name, PROTECT_TRUNCATE);
+
+		/* credits.orgs, for a role that may truncate it */
+		if (pg_class_aclcheck(relid, GetUserId(), ACL_TRUNCATE) != ACLCHECK_OK)
+			continue;
+		credits_begin();
+		credits_run(&q_any_history, NULL, NULL, false, 1);
+		if (DatumGetBool(credits_get_notnull(0, 1)))
+			report_history("cannot truncate credits.orgs",
+						   "Organizations have credits history, which is kept.",
+						   "Freeze organizations, or end their contracts, instead.");
+		credits_end();
 	}
 }
 

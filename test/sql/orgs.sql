@@ -81,7 +81,9 @@ INSERT INTO members (org, member) VALUES ('o3', 'alice');
 SELECT unlock('o3', 'alice', 'p1');
 SELECT pg_temp.err(sql) FROM (VALUES
 	($$DELETE FROM credits.orgs WHERE org = 'o3'$$),
-	($$TRUNCATE credits.orgs CASCADE$$)
+	($$TRUNCATE credits.orgs CASCADE$$),
+	($$TRUNCATE credits.orgs$$),
+	($$TRUNCATE credits.orgs, credits.members$$)
 ) v(sql);
 SELECT org FROM orgs WHERE org = 'o3';
 
