@@ -1077,6 +1077,8 @@ DECLARE
 	arg record;
 	typ oid;
 	tbl_name text;
+	marker_type text;
+	printed text;
 BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
 		OR prospect_col IS NULL OR trigger_name IS NULL THEN
@@ -1108,7 +1110,8 @@ BEGIN
 									 ('prospect_col', prospect_col, true),
 									 ('free_col', free_col, false)) a(name, col, is_key)
 			   WHERE a.col IS NOT NULL LOOP
-		SELECT a.atttypid INTO typ
+		SELECT a.atttypid, pg_catalog.format_type(a.atttypid, a.atttypmod)
+		INTO typ, marker_type
 		FROM pg_catalog.pg_attribute a
 		WHERE a.attrelid = tbl AND a.attname = arg.col AND a.attnum > 0
 			AND NOT a.attisdropped;
@@ -1132,6 +1135,25 @@ BEGIN
 					  HINT = 'Keys are text, varchar, uuid, smallint, integer or bigint columns.';
 		END IF;
 	END LOOP;
+	-- a marker value the column can never print (a boolean prints t, not
+	-- true; char(n) pads) would make no row a free upload: warn
+	IF free_col IS NOT NULL THEN
+		BEGIN
+			EXECUTE format('SELECT pg_catalog.format(%L, $1::%s)', '%s', marker_type)
+				INTO printed USING free_value;
+		EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+			printed := NULL;
+		END;
+		IF printed IS DISTINCT FROM free_value THEN
+			RAISE WARNING 'no value of column "%" of table "%" prints as "%"',
+				free_col, tbl_name, free_value
+				USING DETAIL = CASE WHEN printed IS NULL
+						THEN format('The value is not a valid %s.', marker_type)
+						ELSE format('The %s value written "%s" prints as "%s"; rows are compared on that text.',
+									marker_type, free_value, printed) END,
+					  HINT = 'Pass free_value as the column prints it, or no row is a free upload.';
+		END IF;
+	END IF;
 	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE ON %s FOR EACH ROW'
 				   ' EXECUTE FUNCTION credits.unlock_trigger(%L, %L, %L%s)',
 				   trigger_name, tbl, org_col, member_col, prospect_col,

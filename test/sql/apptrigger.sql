@@ -121,6 +121,19 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT credits.attach_unlock_trigger('app.bad', 'org_id', 'member_id', 'prospect_id', 'nope', 'x')$$),
 	($$SELECT credits.attach_unlock_trigger(NULL, 'org_id', 'member_id', 'prospect_id')$$)
 ) v(sql);
+-- a marker value the column cannot print is attached with a warning: no
+-- row would be a free upload (a boolean prints t, char(n) pads, 007 is 7)
+CREATE TABLE app.marked (org_id text, member_id text, prospect_id text,
+	flag boolean, kind char(8), n int);
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'flag', 'true', 'c1');
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'kind', 'upload', 'c2');
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'n', '007', 'c3');
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'n', 'seven', 'c4');
+-- as printed, no warning
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'flag', 't', 'c5');
+SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'app.marked'::regclass;
+DROP TABLE app.marked;
+
 -- triggers created by hand are checked when they fire
 CREATE TRIGGER t_before BEFORE INSERT ON app.bad FOR EACH ROW
 	EXECUTE FUNCTION credits.unlock_trigger('org_id', 'member_id', 'prospect_id');
