@@ -303,7 +303,7 @@ BEGIN
 		BEGIN
 			EXECUTE format('SELECT pg_catalog.format(%L, $1::%s)', '%s', marker_type)
 				INTO printed USING free_value;
-		EXCEPTION WHEN data_exception OR integrity_constraint_violation THEN
+		EXCEPTION WHEN OTHERS THEN
 			printed := NULL;
 		END;
 		IF printed IS DISTINCT FROM free_value THEN

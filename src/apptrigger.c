@@ -89,44 +89,36 @@ trigger_column(TriggerData *td, int argno, bool is_key)
 
 /*
  * An UPDATE that changes the org, prospect or marker unlocks a prospect as
- * an INSERT does: a trigger that does not fire on both, or fires only on
- * UPDATE OF other columns, would leave prospects unpaid.
+ * an INSERT does, and a refused charge must fail the statement that wrote
+ * the row.  A trigger that does not fire on both, that fires only for
+ * some rows (a WHEN condition) or some UPDATEs (UPDATE OF: PostgreSQL does
+ * not fire it for a column only a BEFORE trigger changed), or that waits
+ * for the commit (deferred) would leave prospects unpaid, or written
+ * before their charge is refused.
  */
 static void
-check_events(TriggerData *td, const TriggerColumns *cols)
+check_definition(TriggerData *td)
 {
 	Trigger    *tg = td->tg_trigger;
-	int			needed[3] = {cols->org, cols->prospect, cols->marker};
-	int			argno[3] = {1, 3, 4};
+	const char *what = NULL;
 
 	if (!TRIGGER_FOR_INSERT(tg->tgtype) || !TRIGGER_FOR_UPDATE(tg->tgtype) ||
 		TRIGGER_FOR_DELETE(tg->tgtype) || TRIGGER_FOR_TRUNCATE(tg->tgtype))
+		what = "fire on INSERT and UPDATE only";
+	else if (tg->tgnattr > 0)
+		what = "fire on every UPDATE, not UPDATE OF some columns";
+	else if (tg->tgqual != NULL)
+		what = "fire for every row, without a WHEN condition";
+	else if (tg->tgdeferrable)
+		what = "not be deferrable";
+	if (what != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on table \"%s\" must fire on INSERT and UPDATE only",
-						tg->tgname, RelationGetRelationName(td->tg_relation)),
-				 errdetail("An UPDATE that changes a row's org, prospect or marker unlocks a prospect as an INSERT does; a DELETE changes nothing."),
+				 errmsg("trigger \"%s\" on table \"%s\" must %s",
+						tg->tgname, RelationGetRelationName(td->tg_relation),
+						what),
+				 errdetail("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement."),
 				 errhint("Create it with credits.attach_unlock_trigger().")));
-	if (tg->tgnattr == 0)
-		return;
-	for (int i = 0; i < 3; i++)
-	{
-		bool		listed = false;
-
-		if (needed[i] == 0)
-			continue;
-		for (int k = 0; k < tg->tgnattr; k++)
-			listed |= (tg->tgattr[k] == needed[i]);
-		if (!listed)
-			ereport(ERROR,
-					(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-					 errmsg("trigger \"%s\" on table \"%s\" must fire on UPDATE of column \"%s\"",
-							tg->tgname, RelationGetRelationName(td->tg_relation),
-							tg->tgargs[argno[i] - 1]),
-					 errdetail("Argument %d names the column; an UPDATE that changes it can unlock a prospect.",
-							   argno[i]),
-					 errhint("Create it with credits.attach_unlock_trigger(), which fires on every UPDATE.")));
-	}
 }
 
 static void
@@ -210,8 +202,8 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
 		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		misuse(td, "fired by INSERT or UPDATE only");
+	check_definition(td);
 	resolve_columns(td, &cols);
-	check_events(td, &cols);
 
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
 

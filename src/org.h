@@ -171,7 +171,6 @@ extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
 								  int64 left, int64 needed);
 
 extern TimestampTz timestamptz_or_noend(Datum d, bool isnull);
-extern bool credits_schema_past_1_0(void);
 
 /* unlock.c */
 extern bool unlock_prospect(Datum org, Datum member, bool member_null,

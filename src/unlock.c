@@ -24,6 +24,8 @@
 
 #include "access/htup_details.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_attribute.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -36,6 +38,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/syscache.h"
 
 #include "org.h"
 #include "rows.h"
@@ -830,6 +833,26 @@ column(Relation rel, const char *name)
 	return attnum;
 }
 
+/* Whether credits.unlocks gives unlocked_at a default (since 1.1) */
+static bool
+unlocked_at_has_default(void)
+{
+	Oid			view = get_relname_relid("unlocks",
+										 get_namespace_oid("credits", false));
+	HeapTuple	tp;
+	bool		result = false;
+
+	if (!OidIsValid(view))
+		return false;
+	tp = SearchSysCacheAttName(view, "unlocked_at");
+	if (HeapTupleIsValid(tp))
+	{
+		result = ((Form_pg_attribute) GETSTRUCT(tp))->atthasdef;
+		ReleaseSysCache(tp);
+	}
+	return result;
+}
+
 /*
  * BEFORE INSERT: an unlock requested through credits.unlocks.  Locks the
  * org, fills in the clock, the usage period and a reserved ledger id.
@@ -877,7 +900,7 @@ credits_unlock_rows_before(PG_FUNCTION_ARGS)
 	 * the caller.  1.0's view has no default, so there NULL is left out.
 	 */
 	value = heap_getattr(tuple, column(rel, "unlocked_at"), desc, &isnull);
-	if (isnull ? credits_schema_past_1_0() :
+	if (isnull ? unlocked_at_has_default() :
 		!TIMESTAMP_IS_NOBEGIN(DatumGetTimestampTz(value)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

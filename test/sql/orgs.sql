@@ -86,6 +86,21 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$TRUNCATE credits.orgs, credits.members$$)
 ) v(sql);
 SELECT org FROM orgs WHERE org = 'o3';
+-- ... also for a role that may truncate the tables but not read the
+-- history (it is read with the owner's rights); a read-only transaction
+-- is refused by PostgreSQL first
+CREATE ROLE credits_truncater;
+GRANT USAGE ON SCHEMA credits TO credits_truncater;
+GRANT TRUNCATE ON credits.orgs, credits.members TO credits_truncater;
+SET ROLE credits_truncater;
+SELECT pg_temp.err($$TRUNCATE credits.orgs$$);
+RESET ROLE;
+BEGIN READ ONLY;
+SELECT pg_temp.err($$TRUNCATE credits.orgs$$);
+ROLLBACK;
+REVOKE ALL ON credits.orgs, credits.members FROM credits_truncater;
+REVOKE ALL ON SCHEMA credits FROM credits_truncater;
+DROP ROLE credits_truncater;
 
 -- An org whose row an UPDATE is changing cannot be charged in the same
 -- statement (55000): the change applies when the UPDATE ends
