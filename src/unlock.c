@@ -702,16 +702,18 @@ credits_refund(PG_FUNCTION_ARGS)
 	 * grant that has already expired.  At READ COMMITTED the unlock
 	 * committed before this refund took the org, and the clock is behind
 	 * only because the transaction began first: the refund takes effect
-	 * at the unlock.  REPEATABLE READ and SERIALIZABLE get 40001, and a
-	 * credits.clock set before the unlock 22023.
+	 * at the unlock.  REPEATABLE READ and SERIALIZABLE get 40001.  A
+	 * credits.clock set before the unlock, or an unlock dated in the future
+	 * (made under a clock set ahead), is 22023.
 	 */
 	now = org_clock(o);
-	if (now < unlocked_at && credits_clock_overridden())
+	if (now < unlocked_at &&
+		(credits_clock_overridden() || unlocked_at > GetCurrentTimestamp()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot refund the unlock of prospect \"%s\" at a clock before it",
 						TextDatumGetCString(prospect)),
-				 errdetail("credits.clock is %s; the prospect was unlocked at %s.",
+				 errdetail("The clock is %s; the prospect was unlocked at %s.",
 						   pstrdup(timestamptz_to_str(now)),
 						   pstrdup(timestamptz_to_str(unlocked_at))),
 				 errhint("Set credits.clock at or after the unlock, or RESET it.")));

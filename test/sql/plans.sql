@@ -373,3 +373,19 @@ SELECT pg_temp.err($$SELECT credits.unlock('free', 'alice', 'f4')$$);
 SELECT balance('free') AS readable_still;
 SET credits.clock = '2026-04-25T00:00:00Z';
 SELECT * FROM verify('free');
+-- ... and so is a write at the real clock to an org whose plan restarted,
+-- or a refund of a prospect unlocked, under a clock set ahead (the DETAIL,
+-- which names the real clock, is left out here)
+SET credits.clock = '2099-01-01T00:00:00Z';
+UPDATE orgs SET cycle = 'R/2099-01-01/P1M' WHERE org = 'free';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('ahead', 'R/2026-01-01/P1M', 10);
+INSERT INTO members (org, member) VALUES ('ahead', 'alice');
+SELECT unlock('ahead', 'alice', 'a1');
+RESET credits.clock;
+SELECT e FROM pg_temp.err($$SELECT credits.unlock('free', 'alice', 'f6')$$) e
+WHERE e NOT LIKE 'DETAIL%';
+SELECT e FROM pg_temp.err($$SELECT credits.refund('ahead', 'a1')$$) e
+WHERE e NOT LIKE 'DETAIL%';
+SET credits.clock = '2099-01-01T00:00:00Z';
+SELECT * FROM verify('free');
+SELECT * FROM verify('ahead');
