@@ -240,6 +240,7 @@ DECLARE
 	typ oid;
 	tbl_name text;
 	marker_type text;
+	marker_oid oid;
 	printed text;
 BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
@@ -277,6 +278,7 @@ BEGIN
 		FROM pg_catalog.pg_attribute a
 		WHERE a.attrelid = tbl AND a.attname = arg.col AND a.attnum > 0
 			AND NOT a.attisdropped;
+		marker_oid := typ;
 		IF NOT FOUND THEN
 			RAISE EXCEPTION 'column "%" of table "%" does not exist', arg.col, tbl_name
 				USING ERRCODE = '42703',
@@ -298,14 +300,26 @@ BEGIN
 		END IF;
 	END LOOP;
 	-- a marker value the column can never print (a boolean prints t, not
-	-- true; char(n) pads) would make no row a free upload: warn
+	-- true; char(n) pads) would make no row a free upload: warn.  Only
+	-- types whose input runs nobody's code are tried, the built-in ones
+	-- (made at initdb, below FirstNormalObjectId), and enums by their
+	-- labels: a cast to a domain, or to a type of the table owner's, would
+	-- run its owner's code with the rights of this function's caller.
 	IF free_col IS NOT NULL THEN
-		BEGIN
-			EXECUTE format('SELECT pg_catalog.format(%L, $1::%s)', '%s', marker_type)
-				INTO printed USING free_value;
-		EXCEPTION WHEN OTHERS THEN
-			printed := NULL;
-		END;
+		IF marker_oid < 16384 THEN
+			BEGIN
+				EXECUTE format('SELECT pg_catalog.format(%L, $1::%s)', '%s', marker_type)
+					INTO printed USING free_value;
+			EXCEPTION WHEN OTHERS THEN
+				printed := NULL;
+			END;
+		ELSIF (SELECT t.typtype FROM pg_catalog.pg_type t WHERE t.oid = marker_oid) = 'e' THEN
+			SELECT e.enumlabel::text INTO printed
+			FROM pg_catalog.pg_enum e
+			WHERE e.enumtypid = marker_oid AND e.enumlabel = free_value;
+		ELSE
+			printed := free_value;
+		END IF;
 		IF printed IS DISTINCT FROM free_value THEN
 			RAISE WARNING 'no value of column "%" of table "%" prints as "%"',
 				free_col, tbl_name, free_value

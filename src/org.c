@@ -730,15 +730,24 @@ org_clock(OrgEntry *o)
 	 * A restart that committed before this operation cannot lie in the
 	 * future unless a credits.clock set ahead made it (on a test cluster)
 	 */
-	if (credits_clock_overridden() || o->info.cycle_cut > GetCurrentTimestamp())
+	if (credits_clock_overridden())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot write to organization \"%s\" at a clock before the restart of its plan",
 						o->org),
-				 errdetail("The clock is %s; the plan restarted at %s.",
+				 errdetail("credits.clock is %s; the plan restarted at %s.",
 						   pstrdup(timestamptz_to_str(now)),
 						   pstrdup(timestamptz_to_str(o->info.cycle_cut))),
 				 errhint("Set credits.clock at or after the restart, or RESET it.")));
+	if (o->info.cycle_cut > GetCurrentTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot write to organization \"%s\" before the restart of its plan",
+						o->org),
+				 errdetail("The plan restarted at %s, ahead of the server's clock, %s: the restart was made under a credits.clock set ahead, or the server's clock has stepped back.",
+						   pstrdup(timestamptz_to_str(o->info.cycle_cut)),
+						   pstrdup(timestamptz_to_str(GetCurrentTimestamp()))),
+				 errhint("Write at or after the restart: set credits.clock to it on a test cluster, or retry once the server's clock has passed it.")));
 	if (IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

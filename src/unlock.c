@@ -707,16 +707,24 @@ credits_refund(PG_FUNCTION_ARGS)
 	 * (made under a clock set ahead), is 22023.
 	 */
 	now = org_clock(o);
-	if (now < unlocked_at &&
-		(credits_clock_overridden() || unlocked_at > GetCurrentTimestamp()))
+	if (now < unlocked_at && credits_clock_overridden())
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("cannot refund the unlock of prospect \"%s\" at a clock before it",
 						TextDatumGetCString(prospect)),
-				 errdetail("The clock is %s; the prospect was unlocked at %s.",
+				 errdetail("credits.clock is %s; the prospect was unlocked at %s.",
 						   pstrdup(timestamptz_to_str(now)),
 						   pstrdup(timestamptz_to_str(unlocked_at))),
 				 errhint("Set credits.clock at or after the unlock, or RESET it.")));
+	if (now < unlocked_at && unlocked_at > GetCurrentTimestamp())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot refund the unlock of prospect \"%s\" before it",
+						TextDatumGetCString(prospect)),
+				 errdetail("The prospect was unlocked at %s, ahead of the server's clock, %s: the unlock was made under a credits.clock set ahead, or the server's clock has stepped back.",
+						   pstrdup(timestamptz_to_str(unlocked_at)),
+						   pstrdup(timestamptz_to_str(GetCurrentTimestamp()))),
+				 errhint("Refund at or after the unlock: set credits.clock to it on a test cluster, or retry once the server's clock has passed it.")));
 	if (now < unlocked_at && IsolationUsesXactSnapshot())
 		ereport(ERROR,
 				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),

@@ -131,10 +131,23 @@ SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id',
 SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'n', '007', 'c3');
 SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'n', 'seven', 'c4');
 SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'rel', 'no_such_table', 'c6');
+-- an enum's labels are checked; a domain's input is not run (it would
+-- run its owner's code with the caller's rights), so it gets no warning
+CREATE TYPE app.src AS ENUM ('search', 'upload');
+CREATE FUNCTION app.noisy(v text) RETURNS boolean LANGUAGE plpgsql AS
+$f$BEGIN RAISE NOTICE 'domain check ran as %', current_user; RETURN true; END$f$;
+CREATE DOMAIN app.checked AS text CHECK (app.noisy(VALUE));
+ALTER TABLE app.marked ADD COLUMN src app.src, ADD COLUMN dom app.checked;
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'src', 'Upload', 'c7');
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'src', 'upload', 'c8');
+SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'dom', 'upload', 'c9');
 -- as printed, no warning
 SELECT attach_unlock_trigger('app.marked', 'org_id', 'member_id', 'prospect_id', 'flag', 't', 'c5');
 SELECT count(*) AS triggers FROM pg_trigger WHERE tgrelid = 'app.marked'::regclass;
 DROP TABLE app.marked;
+DROP DOMAIN app.checked;
+DROP FUNCTION app.noisy(text);
+DROP TYPE app.src;
 
 -- triggers created by hand are checked when they fire
 CREATE TRIGGER t_before BEFORE INSERT ON app.bad FOR EACH ROW
