@@ -28,8 +28,11 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/trigger.h"
+#include "executor/executor.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "nodes/plannodes.h"
+#include "parser/parsetree.h"
 #include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
@@ -408,11 +411,71 @@ credits_process_utility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 }
 
+static ExecutorStart_hook_type prev_executor_start = NULL;
+
+/* Whether plan is an INSERT ... ON CONFLICT DO UPDATE into unlock_rows */
+static bool
+updates_unlock_rows(Plan *plan, List *rtable)
+{
+	ModifyTable *mt;
+	ListCell   *lc;
+
+	if (plan == NULL || !IsA(plan, ModifyTable))
+		return false;
+	mt = (ModifyTable *) plan;
+	if (mt->operation != CMD_INSERT || mt->onConflictAction != ONCONFLICT_UPDATE)
+		return false;
+	foreach(lc, mt->resultRelations)
+	{
+		RangeTblEntry *rte = rt_fetch(lfirst_int(lc), rtable);
+		char	   *name = get_rel_name(rte->relid);
+		Oid			nsp = get_rel_namespace(rte->relid);
+
+		if (name != NULL && strcmp(name, "unlock_rows") == 0 &&
+			nsp == get_namespace_oid("credits", true))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * INSERT INTO credits.unlocks ... ON CONFLICT DO UPDATE is refused before
+ * any row (SPEC: ZC006).  The BEFORE UPDATE trigger refuses only rows
+ * that conflict, and a row trigger cannot see the clause, so the rows
+ * that do not would be charged.  A session that has not loaded the
+ * library has no hook yet: there only the conflicting rows are refused.
+ */
+static void
+credits_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	PlannedStmt *stmt = queryDesc->plannedstmt;
+
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0 &&
+		(stmt->commandType == CMD_INSERT || stmt->hasModifyingCTE))
+	{
+		ListCell   *lc;
+
+		if (updates_unlock_rows(stmt->planTree, stmt->rtable))
+			report_protected("unlocks", PROTECT_UPDATE);
+		foreach(lc, stmt->subplans)
+		{
+			if (updates_unlock_rows(lfirst(lc), stmt->rtable))
+				report_protected("unlocks", PROTECT_UPDATE);
+		}
+	}
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
 void
 credits_triggers_init(void)
 {
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = credits_process_utility;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = credits_executor_start;
 }
 
 /* ---------------------------------------------------------------------

@@ -58,6 +58,8 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p3', NULL)$$),
 	($$INSERT INTO credits.unlocks (org, member, prospect, unlocked_at) VALUES ('u1', 'bob', 'p2', 'infinity') ON CONFLICT DO NOTHING$$),
 	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'p2') ON CONFLICT (org, prospect) DO UPDATE SET member = 'alice'$$),
+	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'new-1') ON CONFLICT (org, prospect) DO UPDATE SET member = 'alice'$$),
+	($$WITH i AS (INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', 'bob', 'new-2') ON CONFLICT (org, prospect) DO UPDATE SET member = 'alice' RETURNING 1) SELECT count(*) FROM i$$),
 	($$UPDATE credits.unlocks SET member = 'alice' WHERE prospect = 'p2'$$),
 	($$DELETE FROM credits.unlocks WHERE prospect = 'p2'$$),
 	($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('u1', NULL, 'p3')$$),
