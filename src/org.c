@@ -1928,6 +1928,138 @@ org_signal(OrgEntry *o, TimestampTz now)
 	low_balance(o, now, true);
 }
 
+/*
+ * Charges made by row triggers (the app's, and INSERT into credits.unlocks)
+ * are signalled at the end of their statement, on its result: a statement
+ * that charges several rows is one operation, and its signal carries what
+ * the statement leaves.  Each org is noted with the depth of the statement
+ * whose AFTER triggers charged it (credits_statement_depth(), counted by
+ * an ExecutorFinish hook); that statement's end sends the signals, or, if
+ * it fails, drops them.  Outside any statement's end (a COPY, deferred
+ * triggers at commit) the signal goes at once.
+ */
+typedef struct DeferredKey
+{
+	char		org[CREDITS_KEY_MAXLEN + 1];
+	int			depth;
+} DeferredKey;
+
+typedef struct DeferredSignal
+{
+	DeferredKey key;			/* hash key */
+	Oid			userid;			/* the rights it was charged with */
+} DeferredSignal;
+
+static HTAB *deferred_signals = NULL;
+
+void
+org_signal_at_statement_end(OrgEntry *o, TimestampTz now)
+{
+	DeferredKey key;
+	DeferredSignal *d;
+	int			depth = credits_statement_depth();
+
+	if (depth == 0)
+	{
+		org_signal(o, now);
+		return;
+	}
+	if (!o->info.has_threshold)
+		return;
+	if (deferred_signals == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(DeferredKey);
+		ctl.entrysize = sizeof(DeferredSignal);
+		ctl.hcxt = TopMemoryContext;
+		deferred_signals = hash_create("credits deferred signals", 64, &ctl,
+									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.org, o->org, sizeof(key.org));
+	key.depth = depth;
+	d = hash_search(deferred_signals, &key, HASH_ENTER, NULL);
+	d->userid = GetUserId();
+}
+
+static int
+deferred_order(const void *a, const void *b)
+{
+	return strcmp(((const DeferredSignal *) a)->key.org,
+				  ((const DeferredSignal *) b)->key.org);
+}
+
+/*
+ * Takes the orgs noted at depth or deeper out of the table, sorted by key;
+ * returns how many.
+ */
+static int
+deferred_take(int depth, DeferredSignal **result)
+{
+	HASH_SEQ_STATUS seq;
+	DeferredSignal *d;
+	DeferredSignal *taken;
+	int			n = 0;
+
+	*result = NULL;
+	if (deferred_signals == NULL || hash_get_num_entries(deferred_signals) == 0)
+		return 0;
+	taken = palloc(sizeof(DeferredSignal) * hash_get_num_entries(deferred_signals));
+	hash_seq_init(&seq, deferred_signals);
+	while ((d = hash_seq_search(&seq)) != NULL)
+	{
+		if (d->key.depth >= depth)
+			taken[n++] = *d;
+	}
+	for (int i = 0; i < n; i++)
+		hash_search(deferred_signals, &taken[i].key, HASH_REMOVE, NULL);
+	qsort(taken, n, sizeof(DeferredSignal), deferred_order);
+	*result = taken;
+	return n;
+}
+
+/*
+ * At the end of a statement at depth: the signals its row triggers noted,
+ * sent with the rights the triggers charged with (their functions are
+ * SECURITY DEFINER; the statement's user may not write the state rows)
+ */
+void
+org_send_statement_signals(int depth)
+{
+	DeferredSignal *taken;
+	int			n = deferred_take(depth, &taken);
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (n == 0)
+		return;
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	credits_begin();
+	for (int i = 0; i < n; i++)
+	{
+		OrgEntry   *o;
+
+		SetUserIdAndSecContext(taken[i].userid,
+							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		o = org_lock(CStringGetTextDatum(taken[i].key.org), false);
+		org_signal(o, org_clock(o));
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	credits_end();
+	pfree(taken);
+}
+
+/* A statement at depth failed: its row triggers' signals are not sent */
+void
+org_drop_statement_signals(int depth)
+{
+	DeferredSignal *taken;
+
+	if (deferred_take(depth, &taken) > 0)
+		pfree(taken);
+}
+
 /* org_signal, or only its re-arming part (!notify) in mid-operation */
 static void
 low_balance(OrgEntry *o, TimestampTz now, bool notify)

@@ -164,6 +164,10 @@ extern int64 ledger_add(RowBatch *b, Datum org, int64 id,
 
 extern void org_check_total(OrgEntry *o, TimestampTz now, int64 adding);
 extern void org_signal(OrgEntry *o, TimestampTz now);
+extern void org_signal_at_statement_end(OrgEntry *o, TimestampTz now);
+extern void org_send_statement_signals(int depth);
+extern void org_drop_statement_signals(int depth);
+extern int	credits_statement_depth(void);
 extern void org_notify_low_balance(const char *org, int64 left, int64 threshold);
 extern int64 org_new_spendable(const OrgInfo *info, TimestampTz t);
 extern bool org_signalled_at_creation(const OrgInfo *info, TimestampTz created_at);

@@ -469,9 +469,47 @@ credits_executor_start(QueryDesc *queryDesc, int eflags)
 		standard_ExecutorStart(queryDesc, eflags);
 }
 
+/*
+ * The depth of statements whose end (ExecutorFinish, where their AFTER
+ * triggers fire) is running: signals of charges made by row triggers wait
+ * for it (org_signal_at_statement_end).
+ */
+static ExecutorFinish_hook_type prev_executor_finish = NULL;
+static int	statement_depth = 0;
+
+int
+credits_statement_depth(void)
+{
+	return statement_depth;
+}
+
+static void
+credits_executor_finish(QueryDesc *queryDesc)
+{
+	statement_depth++;
+	PG_TRY();
+	{
+		if (prev_executor_finish)
+			prev_executor_finish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+		org_send_statement_signals(statement_depth);
+	}
+	PG_CATCH();
+	{
+		org_drop_statement_signals(statement_depth);
+		statement_depth--;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	statement_depth--;
+}
+
 void
 credits_triggers_init(void)
 {
+	prev_executor_finish = ExecutorFinish_hook;
+	ExecutorFinish_hook = credits_executor_finish;
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = credits_process_utility;
 	prev_executor_start = ExecutorStart_hook;

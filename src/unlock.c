@@ -318,7 +318,10 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
-	org_signal(o, now);
+	if (by_trigger)
+		org_signal_at_statement_end(o, now);
+	else
+		org_signal(o, now);
 	return true;
 }
 
@@ -1016,7 +1019,7 @@ credits_unlock_rows_after(PG_FUNCTION_ARGS)
 						 &by_limit, &left) < 1)
 		report_refused(o, m, now, uend, left, 1);
 	charge_unlock(o, m, member, prospect, now, debit_id);
-	org_signal(o, now);
+	org_signal_at_statement_end(o, now);
 	credits_end();
 
 	return PointerGetDatum(NULL);

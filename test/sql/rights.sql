@@ -41,6 +41,16 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$UPDATE credits.orgs SET frozen = true$$)
 ) v(sql);
 RESET ROLE;
+-- ... whose statements that charge several rows signal low balance at
+-- their end with the extension's rights, not the app's
+SELECT grant_one_time('r1', 'for-signal', 2) > 0 AS bought, balance('r1');
+UPDATE credits.orgs SET low_balance_threshold = balance('r1') - 2 WHERE org = 'r1';
+SELECT armed FROM credits.org_state WHERE org = 'r1';
+SET ROLE credits_app_role;
+SELECT pg_temp.err($$INSERT INTO credits.unlocks (org, member, prospect) VALUES ('r1', 'alice', 'p4'), ('r1', 'alice', 'p5')$$);
+RESET ROLE;
+SELECT armed FROM credits.org_state WHERE org = 'r1';
+UPDATE credits.orgs SET low_balance_threshold = NULL WHERE org = 'r1';
 
 -- An admin: all of that, plus orgs, members, grants and the admin functions
 SET ROLE credits_admin_role;
