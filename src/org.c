@@ -32,11 +32,12 @@
 #include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/bufmgr.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
-#include "storage/bufmgr.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -1951,6 +1952,7 @@ typedef struct DeferredSignal
 } DeferredSignal;
 
 static HTAB *deferred_signals = NULL;
+static int	deferred_max_depth = 0;	/* no entry is deeper */
 
 void
 org_signal_at_statement_end(OrgEntry *o, TimestampTz now)
@@ -1981,6 +1983,7 @@ org_signal_at_statement_end(OrgEntry *o, TimestampTz now)
 	key.depth = depth;
 	d = hash_search(deferred_signals, &key, HASH_ENTER, NULL);
 	d->userid = GetUserId();
+	deferred_max_depth = Max(deferred_max_depth, depth);
 }
 
 static int
@@ -2003,7 +2006,12 @@ deferred_take(int depth, DeferredSignal **result)
 	int			n = 0;
 
 	*result = NULL;
-	if (deferred_signals == NULL || hash_get_num_entries(deferred_signals) == 0)
+
+	/*
+	 * Every statement the extension runs itself ends here too, deeper than
+	 * any entry: it must cost nothing, however many orgs are noted
+	 */
+	if (deferred_signals == NULL || depth > deferred_max_depth)
 		return 0;
 	taken = palloc(sizeof(DeferredSignal) * hash_get_num_entries(deferred_signals));
 	hash_seq_init(&seq, deferred_signals);
@@ -2014,6 +2022,20 @@ deferred_take(int depth, DeferredSignal **result)
 	}
 	for (int i = 0; i < n; i++)
 		hash_search(deferred_signals, &taken[i].key, HASH_REMOVE, NULL);
+	deferred_max_depth = depth - 1;
+
+	/* a statement that noted many orgs leaves no large table behind */
+	if (hash_get_num_entries(deferred_signals) == 0)
+	{
+		hash_destroy(deferred_signals);
+		deferred_signals = NULL;
+		deferred_max_depth = 0;
+	}
+	if (n == 0)
+	{
+		pfree(taken);
+		return 0;
+	}
 	qsort(taken, n, sizeof(DeferredSignal), deferred_order);
 	*result = taken;
 	return n;
@@ -2021,8 +2043,11 @@ deferred_take(int depth, DeferredSignal **result)
 
 /*
  * At the end of a statement at depth: the signals its row triggers noted,
- * sent with the rights the triggers charged with (their functions are
- * SECURITY DEFINER; the statement's user may not write the state rows)
+ * sent as the triggers charged, as their SECURITY DEFINER functions run:
+ * with the rights of the user they ran as (the statement's user may not
+ * write the state rows) and search_path = pg_catalog, pg_temp (the
+ * statement's search_path could put an operator of the caller's in the
+ * plans that run with those rights)
  */
 void
 org_send_statement_signals(int depth)
@@ -2031,10 +2056,15 @@ org_send_statement_signals(int depth)
 	int			n = deferred_take(depth, &taken);
 	Oid			save_userid;
 	int			save_sec_context;
+	int			save_nestlevel;
 
 	if (n == 0)
 		return;
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
 	credits_begin();
 	for (int i = 0; i < n; i++)
 	{
@@ -2047,6 +2077,7 @@ org_send_statement_signals(int depth)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	credits_end();
+	AtEOXact_GUC(true, save_nestlevel);
 	pfree(taken);
 }
 

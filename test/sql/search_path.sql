@@ -32,6 +32,18 @@ SELECT plan_credits, credits_left, used_this_period FROM credits.org_status WHER
 SELECT l.kind, l.amount, l.prospect FROM credits.ledger l WHERE l.org OPERATOR(pg_catalog.=) 'sp' ORDER BY l.id;
 SELECT count(*) AS problems FROM credits.verify('sp');
 RESET search_path;
+
+-- ... nor with the caller's operators ahead of pg_catalog's: a statement
+-- that charges several rows is signalled at its end, with the extension's
+-- search_path (evil.= would make the state row update hit every org)
+INSERT INTO credits.orgs (org, cycle, plan_credits, low_balance_threshold)
+VALUES ('spa', 'R/2020-01-01/P1M', 3, 1), ('spb', 'R/2020-01-01/P1M', 100, 1);
+INSERT INTO credits.members (org, member) VALUES ('spa', 'm'), ('spb', 'm');
+SELECT credits.unlock('spb', 'm', 'x');
+SET search_path = evil, pg_catalog, public;
+INSERT INTO credits.unlocks (org, member, prospect) VALUES ('spa', 'm', 'a1'), ('spa', 'm', 'a2');
+RESET search_path;
+SELECT org, armed FROM credits.org_state WHERE org IN ('spa', 'spb') ORDER BY org;
 DROP SCHEMA evil CASCADE;
 
 -- The extension script binds no operator of the installer's schema: in
