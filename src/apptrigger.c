@@ -229,7 +229,6 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	member_text = column_text(td, row, cols.member);
 	if (member_text != NULL)
 		member = CStringGetTextDatum(member_text);
-	credits_require_clock_writes();
 
 	credits_begin();
 	unlock_prospect(org, member, member_text == NULL, prospect, true);

@@ -291,6 +291,12 @@ unlock_prospect(Datum org, Datum member, bool member_null, Datum prospect,
 	if (!IsolationUsesXactSnapshot() && unlock_settled(org, prospect))
 		return false;
 
+	/*
+	 * Like a read-only transaction at the org lock (25006), an overridden
+	 * clock refuses writes only here: an unlocked prospect is answered
+	 * above, writing nothing
+	 */
+	credits_require_clock_writes();
 	o = org_lock(org, false);
 
 	/* under the lock, a row already there means unlocked: nothing to pay */
@@ -338,7 +344,6 @@ credits_unlock(PG_FUNCTION_ARGS)
 	credits_check_key(org, PG_ARGISNULL(0), "organization");
 	credits_check_key(member, member_null, "member");
 	credits_check_key(prospect, PG_ARGISNULL(2), "prospect");
-	credits_require_clock_writes();
 
 	credits_begin();
 	charged = unlock_prospect(org, member, member_null, prospect, false);

@@ -29,4 +29,10 @@ SELECT pg_temp.err(sql) FROM (VALUES
 ) v(sql);
 RESET credits.clock;
 SELECT unlock('w', 'alice', 'p1');
+-- an unlock that writes nothing (the prospect is unlocked) answers, as in
+-- a read-only transaction; one that would charge is refused
+SET credits.clock = '2026-02-01T00:00:00Z';
+SELECT unlock('w', 'bob', 'p1') AS charged;
+SELECT pg_temp.err($$SELECT credits.unlock('w', 'alice', 'p2')$$);
+RESET credits.clock;
 SELECT * FROM verify();
