@@ -2042,6 +2042,34 @@ deferred_take(int depth, DeferredSignal **result)
 }
 
 /*
+ * Runs what follows as userid, with the search_path the extension's
+ * SECURITY DEFINER functions set (pg_catalog, pg_temp), as fmgr does for
+ * them: for code that acts with the owner's rights outside such a
+ * function (hooks), so that the caller's search_path cannot put its
+ * operators into plans run with those rights.  sec_flags adds to
+ * SECURITY_LOCAL_USERID_CHANGE.  An error restores both, as it ends the
+ * (sub)transaction; otherwise credits_run_as_end does.
+ */
+void
+credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	saved->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(userid, saved->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | sec_flags);
+}
+
+void
+credits_run_as_end(const CreditsIdentity *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+	AtEOXact_GUC(true, saved->nestlevel);
+}
+
+/*
  * At the end of a statement at depth: the signals its row triggers noted,
  * sent as the triggers charged, as their SECURITY DEFINER functions run:
  * with the rights of the user they ran as (the statement's user may not
@@ -2054,30 +2082,21 @@ org_send_statement_signals(int depth)
 {
 	DeferredSignal *taken;
 	int			n = deferred_take(depth, &taken);
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
 
 	if (n == 0)
 		return;
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
 	credits_begin();
 	for (int i = 0; i < n; i++)
 	{
+		CreditsIdentity saved;
 		OrgEntry   *o;
 
-		SetUserIdAndSecContext(taken[i].userid,
-							   save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+		credits_run_as(taken[i].userid, 0, &saved);
 		o = org_lock(CStringGetTextDatum(taken[i].key.org), false);
 		org_signal(o, org_clock(o));
-		SetUserIdAndSecContext(save_userid, save_sec_context);
+		credits_run_as_end(&saved);
 	}
 	credits_end();
-	AtEOXact_GUC(true, save_nestlevel);
 	pfree(taken);
 }
 

@@ -163,6 +163,16 @@ extern int64 ledger_add(RowBatch *b, Datum org, int64 id,
 						Datum note, bool note_null);
 
 extern void org_check_total(OrgEntry *o, TimestampTz now, int64 adding);
+/* Who an operation runs as, saved by credits_run_as() */
+typedef struct CreditsIdentity
+{
+	Oid			userid;
+	int			sec_context;
+	int			nestlevel;
+} CreditsIdentity;
+
+extern void credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved);
+extern void credits_run_as_end(const CreditsIdentity *saved);
 extern void org_signal(OrgEntry *o, TimestampTz now);
 extern void org_signal_at_statement_end(OrgEntry *o, TimestampTz now);
 extern void org_send_statement_signals(int depth);

@@ -448,44 +448,25 @@ keyscan_end(KeyScan *ks)
 }
 
 /*
- * Whether prospect is unlocked for org, as a statement would see it now:
- * one probe of unlock_rows' primary key.  (unlock_many probes many with
- * one KeyScan: a join of its array with the table would let the planner
- * read all of the org's unlocks instead, a cost that grows with the org.)
+ * Whether an unlock row of prospect for org is visible, as a statement
+ * would see it now: one probe of unlock_rows' primary key.  (unlock_many
+ * probes many with one KeyScan: a join of its array with the table would
+ * let the planner read all of the org's unlocks instead, a cost that grows
+ * with the org.)  settled_only: and no transaction is deleting it.
  */
-bool
-unlock_exists(Datum org, Datum prospect)
-{
-	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
-	Datum		key[2];
-	bool		found;
-
-	key[0] = org;
-	key[1] = prospect;
-	found = keyscan_first(ks, key) != NULL;
-	keyscan_end(ks);
-	return found;
-}
-
-/*
- * Whether prospect is unlocked for org by a row that no transaction is
- * deleting: one a refund in progress is deleting (or one committed after
- * this statement's snapshot deleted) does not count, since whether a
- * prospect is unlocked is decided under the org lock, which that refund
- * holds.  A row only locked (SELECT ... FOR SHARE) counts.
- */
-bool
-unlock_settled(Datum org, Datum prospect)
+static bool
+unlock_lookup(Datum org, Datum prospect, bool settled_only)
 {
 	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
 	Datum		key[2];
 	TupleTableSlot *slot;
-	bool		settled = false;
+	bool		found;
 
 	key[0] = org;
 	key[1] = prospect;
 	slot = keyscan_first(ks, key);
-	if (slot != NULL)
+	found = slot != NULL;
+	if (found && settled_only)
 	{
 		BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
 		HeapTupleHeader tup;
@@ -499,13 +480,33 @@ unlock_settled(Datum org, Datum prospect)
 		infomask = tup->t_infomask;
 		xmax = HeapTupleHeaderGetRawXmax(tup);
 		LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
-		settled = (infomask & HEAP_XMAX_INVALID) != 0 ||
+		found = (infomask & HEAP_XMAX_INVALID) != 0 ||
 			HEAP_XMAX_IS_LOCKED_ONLY(infomask) ||
 			((infomask & HEAP_XMAX_IS_MULTI) == 0 &&
 			 TransactionIdDidAbort(xmax));
 	}
 	keyscan_end(ks);
-	return settled;
+	return found;
+}
+
+/* Whether prospect is unlocked for org, as a statement would see it now */
+bool
+unlock_exists(Datum org, Datum prospect)
+{
+	return unlock_lookup(org, prospect, false);
+}
+
+/*
+ * Whether prospect is unlocked for org by a row that no transaction is
+ * deleting: one a refund in progress is deleting (or one committed after
+ * this statement's snapshot deleted) does not count, since whether a
+ * prospect is unlocked is decided under the org lock, which that refund
+ * holds.  A row only locked (SELECT ... FOR SHARE) counts.
+ */
+bool
+unlock_settled(Datum org, Datum prospect)
+{
+	return unlock_lookup(org, prospect, true);
 }
 
 /* ---------------------------------------------------------------------

@@ -37,7 +37,6 @@
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
@@ -321,9 +320,7 @@ check_orgs_truncate(Oid relid)
 {
 	HeapTuple	tp = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
 	Oid			owner;
-	Oid			save_userid;
-	int			save_sec_context;
-	int			save_nestlevel;
+	CreditsIdentity saved;
 	bool		history;
 
 	if (!HeapTupleIsValid(tp))
@@ -331,21 +328,12 @@ check_orgs_truncate(Oid relid)
 	owner = ((Form_pg_class) GETSTRUCT(tp))->relowner;
 	ReleaseSysCache(tp);
 
-	/* as the owner, with the search_path of the extension's functions */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(owner, save_sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
+	credits_run_as(owner, SECURITY_RESTRICTED_OPERATION, &saved);
 	credits_begin();
 	credits_run(&q_any_history, NULL, NULL, false, 1);
 	history = DatumGetBool(credits_get_notnull(0, 1));
 	credits_end();
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	AtEOXact_GUC(true, save_nestlevel);
+	credits_run_as_end(&saved);
 	if (history)
 		report_history("cannot truncate credits.orgs",
 					   "Organizations have credits history, which is kept.",
