@@ -3,6 +3,10 @@
 -- complain if script is sourced in psql, rather than via ALTER EXTENSION
 \echo Use "ALTER EXTENSION credits UPDATE TO '1.1'" to load this file. \quit
 
+-- The 1.1 library drops the anchor's seconds, not only their fraction
+COMMENT ON FUNCTION credits.cycle_from(timestamptz, interval, integer, text) IS
+'cycle anchored at the local time of an instant in a zone, seconds dropped';
+
 -- The usage period containing any instant, for reports on past periods
 CREATE FUNCTION credits.usage_period(org text, at timestamptz DEFAULT NULL)
 RETURNS tstzrange

@@ -65,7 +65,7 @@ AS 'MODULE_PATHNAME', 'credits_cycle_from'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
 COMMENT ON FUNCTION credits.cycle_from(timestamptz, interval, integer, text) IS
-'cycle anchored at the local time of an instant in a zone, fractional seconds dropped';
+'cycle anchored at the local time of an instant in a zone, seconds dropped';
 
 -- Periods
 

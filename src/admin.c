@@ -251,7 +251,7 @@ credits_grant_referral(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("organization \"%s\" cannot refer itself",
 						TextDatumGetCString(org)),
-				 errdetail("referred and org are the same key."),
+				 errdetail("The arguments referred and org are the same key."),
 				 errhint("referred is the key of the new customer who signed up through the link.")));
 	credits_require_clock_writes();
 

@@ -87,6 +87,11 @@ trigger_column(TriggerData *td, int argno, bool is_key)
 	return attnum;
 }
 
+#define DEFINITION_DETAIL \
+	errdetail("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement.")
+#define DEFINITION_HINT \
+	errhint("Create it with credits.attach_unlock_trigger().")
+
 /*
  * An UPDATE that changes the org, prospect or marker unlocks a prospect as
  * an INSERT does, and a refused charge must fail the statement that wrote
@@ -100,25 +105,35 @@ static void
 check_definition(TriggerData *td)
 {
 	Trigger    *tg = td->tg_trigger;
-	const char *what = NULL;
+	const char *trigger = tg->tgname;
+	const char *table = RelationGetRelationName(td->tg_relation);
 
+	/* each message whole, for translators */
 	if (!TRIGGER_FOR_INSERT(tg->tgtype) || !TRIGGER_FOR_UPDATE(tg->tgtype) ||
 		TRIGGER_FOR_DELETE(tg->tgtype) || TRIGGER_FOR_TRUNCATE(tg->tgtype))
-		what = "fire on INSERT and UPDATE only";
-	else if (tg->tgnattr > 0)
-		what = "fire on every UPDATE, not UPDATE OF some columns";
-	else if (tg->tgqual != NULL)
-		what = "fire for every row, without a WHEN condition";
-	else if (tg->tgdeferrable)
-		what = "not be deferrable";
-	if (what != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("trigger \"%s\" on table \"%s\" must %s",
-						tg->tgname, RelationGetRelationName(td->tg_relation),
-						what),
-				 errdetail("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement."),
-				 errhint("Create it with credits.attach_unlock_trigger().")));
+				 errmsg("trigger \"%s\" on table \"%s\" must fire on INSERT and UPDATE only",
+						trigger, table),
+				 DEFINITION_DETAIL, DEFINITION_HINT));
+	if (tg->tgnattr > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" must fire on every UPDATE, not UPDATE OF some columns",
+						trigger, table),
+				 DEFINITION_DETAIL, DEFINITION_HINT));
+	if (tg->tgqual != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" must fire for every row, without a WHEN condition",
+						trigger, table),
+				 DEFINITION_DETAIL, DEFINITION_HINT));
+	if (tg->tgdeferrable)
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("trigger \"%s\" on table \"%s\" must not be deferrable",
+						trigger, table),
+				 DEFINITION_DETAIL, DEFINITION_HINT));
 }
 
 static void

@@ -48,16 +48,16 @@ read_digits(const char **p, int n, int *value)
 	return true;
 }
 
-/*
- * Parses YYYY-MM-DD(T| )hh:mm[:ss[.f...]](Z|+hh[:mm]|-hh[:mm]).  Returns
- * false, with a detail sentence, on anything else.
- */
 static bool
 is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
+/*
+ * Parses YYYY-MM-DD(T| )hh:mm[:ss[.f...]](Z|+hh[:mm]|-hh[:mm]).  Returns
+ * false, with a detail sentence, on anything else.
+ */
 static bool
 parse_instant(const char *s, TimestampTz *result, const char **detail)
 {

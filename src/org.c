@@ -54,6 +54,8 @@ static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
 static void member_remove(OrgEntry *o, const char *key);
 static void members_free(OrgEntry *o);
 static void changing_reset(void);
+static void changing_commit_sub(SubTransactionId mySubid,
+								SubTransactionId parentSubid);
 static void changing_abort_sub(SubTransactionId mySubid);
 static void refuse_if_changing(const char *key);
 
@@ -283,6 +285,11 @@ static void
 org_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					 SubTransactionId parentSubid, void *arg)
 {
+	if (event == SUBXACT_EVENT_COMMIT_SUB)
+	{
+		changing_commit_sub(mySubid, parentSubid);
+		return;
+	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 
@@ -949,7 +956,11 @@ org_end_change(Datum org, ItemPointer old_tid)
 	{
 		if (ItemPointerEquals(&c->marks[i].old_tid, old_tid))
 		{
-			if (GetCurrentSubTransactionId() != TopSubTransactionId)
+			/*
+			 * Only a mark begun outside the current subtransaction could
+			 * be restored by its rollback; one begun inside it goes with it
+			 */
+			if (c->marks[i].subid < GetCurrentSubTransactionId())
 			{
 				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
 				RemovedMark *r = palloc(sizeof(RemovedMark));
@@ -957,7 +968,7 @@ org_end_change(Datum org, ItemPointer old_tid)
 				strlcpy(r->org, key, sizeof(r->org));
 				r->mark = c->marks[i];
 				r->removed_in = GetCurrentSubTransactionId();
-				removed_marks = lcons(r, removed_marks);
+				removed_marks = lappend(removed_marks, r);
 				MemoryContextSwitchTo(old);
 			}
 			c->marks[i] = c->marks[--c->nmarks];
@@ -977,6 +988,31 @@ org_end_all_changes(void)
 	if (changing_orgs != NULL)
 		hash_destroy(changing_orgs);
 	changing_reset();
+}
+
+/*
+ * A subtransaction committed: its removals now belong to its parent, and
+ * those of marks begun inside the parent can no longer be restored
+ */
+static void
+changing_commit_sub(SubTransactionId mySubid, SubTransactionId parentSubid)
+{
+	ListCell   *lc;
+
+	foreach(lc, removed_marks)
+	{
+		RemovedMark *r = (RemovedMark *) lfirst(lc);
+
+		if (r->removed_in < mySubid)
+			continue;
+		if (r->mark.subid >= parentSubid)
+		{
+			removed_marks = foreach_delete_current(removed_marks, lc);
+			pfree(r);
+		}
+		else
+			r->removed_in = parentSubid;
+	}
 }
 
 /* A subtransaction rolled back: so are the UPDATEs it began */
@@ -1194,6 +1230,33 @@ append_slot(OrgEntry *o)
 	return &o->grants[o->ngrants++];
 }
 
+/*
+ * Puts a grant into the org's cache in consumption order, without sorting
+ * the rest again; returns its place (valid until the cache changes)
+ */
+static GrantSlot *
+insert_slot(OrgEntry *o, const GrantSlot *slot)
+{
+	int			lo = 0;
+	int			hi = o->ngrants;
+
+	/* the first grant that comes after it */
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (grant_order(&o->grants[mid], slot) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	(void) append_slot(o);
+	memmove(&o->grants[lo + 1], &o->grants[lo],
+			(o->ngrants - 1 - lo) * sizeof(GrantSlot));
+	o->grants[lo] = *slot;
+	return &o->grants[lo];
+}
+
 /* Adds the grant in row (of grant_rows) with its credits left */
 static void
 load_grant(OrgEntry *o, TupleTableSlot *row, KeyScan *left)
@@ -1311,7 +1374,7 @@ GrantSlot *
 org_find_grant(OrgEntry *o, int64 id, TimestampTz now)
 {
 	Datum		args[2];
-	GrantSlot  *g;
+	GrantSlot	slot;
 	bool		isnull;
 	Datum		d;
 
@@ -1325,22 +1388,15 @@ org_find_grant(OrgEntry *o, int64 id, TimestampTz now)
 	args[1] = Int64GetDatum(id);
 	if (credits_run(&q_load_grant, args, NULL, false, 1) != 1)
 		return NULL;
-	g = append_slot(o);
-	g->tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
-	g->id = DatumGetInt64(credits_get_notnull(0, 2));
-	g->kind = kind_code(TextDatumGetCString(credits_get_notnull(0, 3)));
-	g->amount = DatumGetInt64(credits_get_notnull(0, 4));
-	g->remaining = DatumGetInt64(credits_get_notnull(0, 5));
-	g->starts_at = DatumGetTimestampTz(credits_get_notnull(0, 6));
+	slot.tid = *(ItemPointer) DatumGetPointer(credits_get_notnull(0, 1));
+	slot.id = DatumGetInt64(credits_get_notnull(0, 2));
+	slot.kind = kind_code(TextDatumGetCString(credits_get_notnull(0, 3)));
+	slot.amount = DatumGetInt64(credits_get_notnull(0, 4));
+	slot.remaining = DatumGetInt64(credits_get_notnull(0, 5));
+	slot.starts_at = DatumGetTimestampTz(credits_get_notnull(0, 6));
 	d = credits_get(0, 7, &isnull);
-	g->expires_at = timestamptz_or_noend(d, isnull);
-	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
-	for (int i = 0; i < o->ngrants; i++)
-	{
-		if (o->grants[i].id == id)
-			return &o->grants[i];
-	}
-	return NULL;
+	slot.expires_at = timestamptz_or_noend(d, isnull);
+	return insert_slot(o, &slot);
 }
 
 /* Makes the next use re-read the org's grants */
@@ -1416,9 +1472,7 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 				  (Datum) 0, true, (Datum) 0, true, ref, ref_null,
 				  note, note_null);
 
-	g = append_slot(o);
-	*g = slot;
-	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+	(void) insert_slot(o, &slot);
 
 	/*
 	 * New credits may lift the org above its low-balance threshold: re-arm
@@ -1429,13 +1483,10 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 	 */
 	low_balance(o, now, false);
 
-	for (int i = 0; i < o->ngrants; i++)
-	{
-		if (o->grants[i].id == slot.id)
-			return &o->grants[i];
-	}
-	elog(ERROR, "grant " INT64_FORMAT " vanished from the cache", slot.id);
-	return NULL;				/* keep compiler quiet */
+	g = bsearch(&slot, o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
+	if (g == NULL)
+		elog(ERROR, "grant " INT64_FORMAT " vanished from the cache", slot.id);
+	return g;
 }
 
 /*

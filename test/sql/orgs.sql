@@ -184,6 +184,34 @@ SELECT pg_temp.err($$WITH u AS (UPDATE credits.orgs SET cycle = 'R/2026-01-20/P1
 DROP TRIGGER zz_delete ON credits.orgs;
 SELECT is_unlocked('o5', 'k1');
 
+-- UPDATEs of orgs in subtransactions, committed or rolled back, keep
+-- nothing until the transaction ends (each kept about 600 bytes)
+BEGIN;
+INSERT INTO orgs (org, cycle, plan_credits)
+SELECT 'sub' || g, 'R/2026-01-01/P1M', 10 FROM generate_series(1, 10000) g;
+DO $$
+BEGIN
+	FOR i IN 1..5000 LOOP
+		BEGIN
+			UPDATE credits.orgs SET frozen = true WHERE org = 'sub' || i;
+		EXCEPTION WHEN division_by_zero THEN
+			NULL;
+		END;
+		BEGIN
+			UPDATE credits.orgs SET frozen = true WHERE org = 'sub' || (i + 5000);
+			PERFORM 1 / 0;
+		EXCEPTION WHEN division_by_zero THEN
+			NULL;
+		END;
+	END LOOP;
+END
+$$;
+SELECT count(*) FILTER (WHERE frozen) AS frozen, count(*) AS orgs
+FROM orgs WHERE org LIKE 'sub%';
+SELECT total_bytes < 2 * 1024 * 1024 AS small_transaction_memory
+FROM pg_backend_memory_contexts WHERE name = 'TopTransactionContext';
+ROLLBACK;
+
 -- The cycle, plan, threshold and frozen flag are plain updates
 UPDATE orgs SET frozen = true, low_balance_threshold = 2 WHERE org = 'o3';
 SELECT org, frozen, low_balance_threshold FROM orgs WHERE org = 'o3';
