@@ -25,6 +25,16 @@ REVOKE ALL ON FUNCTION credits.usage_period(text, timestamptz) FROM PUBLIC;
 -- dated at or before the cut.
 ALTER TABLE credits.org_state ADD COLUMN cut_seq bigint;
 
+-- Every grant of the org that never expires and whose id is below
+-- spent_below has no credits left: charges and status read the grants
+-- from there on, by the index below (NULL: none known; the first charge
+-- of each org sets it)
+ALTER TABLE credits.org_state ADD COLUMN spent_below bigint;
+DROP INDEX credits.grant_rows_org_expiry;
+-- An org's grants by expiry; those that never expire (expires_at NULL,
+-- sorted last) by id, read from org_state.spent_below on
+CREATE INDEX grant_rows_org_expiry ON credits.grant_rows (org, expires_at, id);
+
 -- 1.0 dated the first row of an org's plan history (the value before any
 -- change) at the org's created_at, which need not be before the changes;
 -- it is the value in force from the beginning
@@ -557,6 +567,11 @@ UNION ALL
 SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
 					 g.id, g.remaining, g.amount)
 FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
+UNION ALL
+SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s used-up grants (%s)',
+					 g.id, g.remaining, st.spent_below)
+FROM g JOIN credits.org_state st ON st.org = g.org
+WHERE g.expires_at IS NULL AND g.id < st.spent_below AND g.remaining <> 0
 UNION ALL
 SELECT l.org, format('ledger entry %s names grant %s, which %s',
 					 l.id, l.grant_id,

@@ -339,7 +339,11 @@ COMMENT ON TABLE credits.members IS
 -- transaction that would act after a concurrent change gets 40001.  It also
 -- holds the low-balance signal's state, the instant of the last cycle
 -- change that restarted the plan, and the last plan_changes id in force
--- when it did (changes at the same instant may come before or after it).
+-- when it did (changes at the same instant may come before or after it),
+-- and spent_below: every grant of the org that never expires and whose id
+-- is below it has no credits left, so that charges and status do not
+-- read the used-up purchases and referrals an org piles up (NULL: none
+-- known yet).
 -- Its rows, grant_left's and usage's are rewritten by every charge: half
 -- of each page is left free so that new versions stay on the page (HOT
 -- updates, no new index entries).
@@ -347,7 +351,8 @@ CREATE TABLE credits.org_state (
 	org text COLLATE "C" PRIMARY KEY,
 	armed boolean NOT NULL DEFAULT true,
 	cycle_cut timestamptz,
-	cut_seq bigint
+	cut_seq bigint,
+	spent_below bigint
 ) WITH (fillfactor = 50);
 
 -- History of plan_credits, kept from the first change on (its first row,
@@ -376,7 +381,9 @@ CREATE TABLE credits.grant_rows (
 	ref text COLLATE "C",
 	created_at timestamptz NOT NULL
 );
-CREATE INDEX grant_rows_org_expiry ON credits.grant_rows (org, expires_at);
+-- An org's grants by expiry; those that never expire (expires_at NULL,
+-- sorted last) by id, read from org_state.spent_below on
+CREATE INDEX grant_rows_org_expiry ON credits.grant_rows (org, expires_at, id);
 CREATE INDEX grant_rows_expiry ON credits.grant_rows (expires_at);
 -- One plan grant per org and period start.  A plan grant that a cycle
 -- change ended at its own start is empty and does not count, so the new
@@ -868,6 +875,11 @@ UNION ALL
 SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
 					 g.id, g.remaining, g.amount)
 FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
+UNION ALL
+SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s used-up grants (%s)',
+					 g.id, g.remaining, st.spent_below)
+FROM g JOIN credits.org_state st ON st.org = g.org
+WHERE g.expires_at IS NULL AND g.id < st.spent_below AND g.remaining <> 0
 UNION ALL
 SELECT l.org, format('ledger entry %s names grant %s, which %s',
 					 l.id, l.grant_id,

@@ -51,6 +51,8 @@ static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
 
 static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
+static void skip_spent_grants(OrgEntry *o);
+static void set_spent_below(OrgEntry *o, int64 spent_below);
 static void member_remove(OrgEntry *o, const char *key);
 static void members_free(OrgEntry *o);
 static void changing_reset(void);
@@ -149,6 +151,16 @@ static CreditsQuery q_lock_org_row = {
 static CreditsQuery q_touch_state = {
 	"UPDATE credits.org_state SET armed = armed WHERE org = $1",
 	1, {TEXTOID}, NULL
+};
+
+/*
+ * Every grant of the org that never expires and whose id is below
+ * spent_below has no credits left: the grants an org's operations read
+ * start there, however many used-up purchases and referrals it has.
+ */
+static CreditsQuery q_set_spent_below = {
+	"UPDATE credits.org_state SET spent_below = $2 WHERE org = $1",
+	2, {TEXTOID, INT8OID}, NULL
 };
 
 static CreditsQuery q_load_grant = {
@@ -527,6 +539,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	OrgEntry   *o;
 	bool		found;
 	bool		armed;
+	int64		spent_below;
 	Datum		args[2];
 	OrgInfo		info;
 
@@ -567,7 +580,8 @@ org_lock_mode(Datum org, OrgLockMode mode)
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
 	}
 	org_read_info(&info, cache_context);
-	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq))
+	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq,
+						 &spent_below))
 	{
 		/*
 		 * No state row yet: the whole lock in one statement, the row armed
@@ -583,6 +597,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		pfree(info.cycle);
 		org_read_info(&info, cache_context);
 		armed = DatumGetBool(credits_get_notnull(0, 7));
+		spent_below = org_state_has_column("spent_below") ? 0 : -1;
 
 		/*
 		 * A member change writes no state row that is not there, so the
@@ -602,6 +617,7 @@ org_lock_mode(Datum org, OrgLockMode mode)
 	Assert(!found);
 	o->info = info;
 	o->armed = armed;
+	o->spent_below = spent_below;
 	o->grants_loaded = false;
 	o->ngrants = 0;
 	o->maxgrants = 0;
@@ -1304,10 +1320,11 @@ org_load_grants(OrgEntry *o, TimestampTz now)
 	left = keyscan_begin(KEY_GRANT_LEFT, snapshot);
 	key = CStringGetTextDatum(o->org);
 	o->ngrants = 0;
-	/* those expiring later, then those never expiring */
+	/* those expiring later, then those never expiring, from spent_below on */
 	for (int never = 0; never <= 1; never++)
 	{
-		for (TupleTableSlot *row = keyscan_unexpired(grants, key, now, never);
+		for (TupleTableSlot *row = keyscan_unexpired(grants, key, now, never,
+													 o->spent_below);
 			 row != NULL; row = keyscan_next(grants))
 			load_grant(o, row, left);
 	}
@@ -1317,6 +1334,58 @@ org_load_grants(OrgEntry *o, TimestampTz now)
 	qsort(o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
 	o->grants_loaded = true;
 	o->grants_clock = now;
+	skip_spent_grants(o);
+}
+
+/*
+ * Moves spent_below past the used-up grants that never expire at the
+ * start of those just loaded (all from spent_below on), so that the next
+ * transaction does not read them.  Spending uses such grants up in id
+ * order (their expiry is the same), so they pile up at the start.
+ */
+static void
+skip_spent_grants(OrgEntry *o)
+{
+	int64		first_left = -1;
+	int64		last = -1;
+
+	if (o->spent_below < 0)
+		return;
+	for (int i = 0; i < o->ngrants; i++)
+	{
+		const GrantSlot *g = &o->grants[i];
+
+		if (!TIMESTAMP_IS_NOEND(g->expires_at))
+			continue;
+		if (g->remaining > 0 && (first_left < 0 || g->id < first_left))
+			first_left = g->id;
+		last = Max(last, g->id);
+	}
+	if (first_left < 0 && last >= 0)
+		first_left = last + 1;	/* all used up */
+	if (first_left > o->spent_below)
+		set_spent_below(o, first_left);
+}
+
+/*
+ * Records a new spent_below for the org.  It is written in the middle of
+ * other work: the result of the caller's last statement stays current.
+ */
+static void
+set_spent_below(OrgEntry *o, int64 spent_below)
+{
+	SPITupleTable *result = SPI_tuptable;
+	uint64		processed = SPI_processed;
+	Datum		args[2];
+
+	Assert(o->spent_below >= 0);
+	args[0] = CStringGetTextDatum(o->org);
+	args[1] = Int64GetDatum(spent_below);
+	if (credits_run(&q_set_spent_below, args, NULL, false, 0) != 1)
+		elog(ERROR, "state row of organization \"%s\" disappeared", o->org);
+	SPI_tuptable = result;
+	SPI_processed = processed;
+	o->spent_below = spent_below;
 }
 
 bool
@@ -1523,9 +1592,17 @@ org_ensure_plan_grant(OrgEntry *o, TimestampTz now)
 void
 org_change_grant(OrgEntry *o, GrantSlot *g, int64 delta)
 {
-	RowUpdate  *ru = rows_update_begin(KEY_GRANT_LEFT);
-	TupleTableSlot *row = rows_update_fetch(ru, &g->tid);
+	RowUpdate  *ru;
+	TupleTableSlot *row;
 	Datum		args[3];
+
+	/* credits back in a used-up grant below spent_below: it is read again */
+	if (delta > 0 && TIMESTAMP_IS_NOEND(g->expires_at) &&
+		o->spent_below > g->id)
+		set_spent_below(o, g->id);
+
+	ru = rows_update_begin(KEY_GRANT_LEFT);
+	row = rows_update_fetch(ru, &g->tid);
 
 	if (row != NULL &&
 		DatumGetInt64(row->tts_values[GRANT_LEFT_GRANT_ID - 1]) != g->id)

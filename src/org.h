@@ -74,6 +74,8 @@ typedef struct OrgEntry
 	bool		armed;
 	bool		grants_loaded;
 	TimestampTz grants_clock;	/* the clock when the grants were loaded */
+	int64		spent_below;	/* org_state.spent_below, -1 if no such
+								 * column (1.0) */
 	int			ngrants;
 	int			maxgrants;
 	GrantSlot  *grants;			/* in consumption order */

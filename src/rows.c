@@ -123,10 +123,10 @@ static const ColumnShape grant_rows_shape[] = {
 	COL("starts_at", TIMESTAMPTZOID), COL("expires_at", TIMESTAMPTZOID),
 	KEY("ref"), COL("created_at", TIMESTAMPTZOID), END
 };
-/* cut_seq came with 1.1; the library also serves 1.0's tables */
+/* cut_seq and spent_below came with 1.1; the library also serves 1.0's tables */
 static const ColumnShape org_state_shape[] = {
 	KEY("org"), COL("armed", BOOLOID), COL("cycle_cut", TIMESTAMPTZOID),
-	LATER("cut_seq", INT8OID), END
+	LATER("cut_seq", INT8OID), LATER("spent_below", INT8OID), END
 };
 static const ColumnShape grant_left_shape[] = {
 	COL("grant_id", INT8OID), COL("amount", INT8OID),
@@ -375,6 +375,27 @@ keyscan_begin(KeyLookup which, Snapshot snapshot)
 		ScanKeyInit(&ks->keys[i], i + 1, strategy, k->procs[i], (Datum) 0);
 	}
 	ks->nkeys = k->nkeys;
+
+	/*
+	 * Since 1.1 the index of an org's grants ends with the grant id, so
+	 * that the grants that never expire are read from a given id on (1.0's
+	 * index has no such column: they are all read)
+	 */
+	if (which == KEY_ORG_GRANTS &&
+		IndexRelationGetNumberOfKeyAttributes(ks->index) >= 3 &&
+		ks->index->rd_index->indkey.values[2] == GRANT_ROWS_ID)
+	{
+		Oid			op = get_opfamily_member(ks->index->rd_opfamily[2],
+											 INT8OID, INT8OID,
+											 BTGreaterEqualStrategyNumber);
+
+		if (OidIsValid(op) && get_opcode(op) == F_INT8GE)
+		{
+			ScanKeyInit(&ks->keys[2], 3, BTGreaterEqualStrategyNumber,
+						F_INT8GE, Int64GetDatum(PG_INT64_MIN));
+			ks->nkeys = 3;
+		}
+	}
 	if (snapshot == NULL)
 		snapshot = ks->own_snapshot = rows_snapshot();
 	ks->slot = table_slot_create(ks->heap, NULL);
@@ -400,15 +421,20 @@ keyscan_first(KeyScan *ks, const Datum *values)
 
 /*
  * The first grant of org (a KEY_ORG_GRANTS scan) that expires after now,
- * or with never_expiring, that never expires; keyscan_next gives the
- * rest.  Expired grants, however many an org collects, are not read.
+ * or with never_expiring, that never expires and whose id is min_id or
+ * more (where the index allows: otherwise all of them); keyscan_next
+ * gives the rest.  Expired grants, however many an org collects, are not
+ * read, and neither are used-up grants that never expire below min_id.
  */
 TupleTableSlot *
 keyscan_unexpired(KeyScan *ks, Datum org, TimestampTz now,
-				  bool never_expiring)
+				  bool never_expiring, int64 min_id)
 {
-	Assert(ks->nkeys == 2);
+	Assert(ks->nkeys == 2 || ks->nkeys == 3);
 	ks->keys[0].sk_argument = org;
+	if (ks->nkeys == 3)
+		ks->keys[2].sk_argument = Int64GetDatum(never_expiring ? min_id :
+												PG_INT64_MIN);
 	if (never_expiring)
 		ScanKeyEntryInitialize(&ks->keys[1], SK_ISNULL | SK_SEARCHNULL, 2,
 							   InvalidStrategy, InvalidOid, InvalidOid,
@@ -416,7 +442,7 @@ keyscan_unexpired(KeyScan *ks, Datum org, TimestampTz now,
 	else
 		ScanKeyInit(&ks->keys[1], 2, BTGreaterStrategyNumber,
 					F_TIMESTAMPTZ_GT, TimestampTzGetDatum(now));
-	index_rescan(ks->scan, ks->keys, 2, NULL, 0);
+	index_rescan(ks->scan, ks->keys, ks->nkeys, NULL, 0);
 	return keyscan_next(ks);
 }
 
@@ -812,11 +838,12 @@ rows_update_end(RowUpdate *ru)
  * transaction wrote after the snapshot raises 40001, as UPDATE would.
  * Returns false if the org has no state row yet, or if (at READ
  * COMMITTED) the row changed under us; the caller then writes it with a
- * statement.  cut_seq is -1 where the table lacks the column (1.0).
+ * statement.  cut_seq is -1 where the table lacks the column (1.0), and
+ * so is spent_below (0 where the row has none yet).
  */
 bool
 org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
-				int64 *cut_seq)
+				int64 *cut_seq, int64 *spent_below)
 {
 	RowUpdate  *ru = rows_update_begin(KEY_ORG_STATE);
 	KeyScan    *ks = keyscan_begin(KEY_ORG_STATE, ru->snapshot);
@@ -850,10 +877,29 @@ org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 		*cut_seq = (desc->natts < ORG_STATE_CUT_SEQ ||
 					nulls[ORG_STATE_CUT_SEQ - 1]) ? -1 :
 			DatumGetInt64(values[ORG_STATE_CUT_SEQ - 1]);
+		if (desc->natts < ORG_STATE_SPENT_BELOW ||
+			TupleDescAttr(desc, ORG_STATE_SPENT_BELOW - 1)->attisdropped)
+			*spent_below = -1;
+		else
+			*spent_below = nulls[ORG_STATE_SPENT_BELOW - 1] ? 0 :
+				DatumGetInt64(values[ORG_STATE_SPENT_BELOW - 1]);
 	}
 	keyscan_end(ks);
 	rows_update_end(ru);
 	return result == TM_Ok;
+}
+
+/*
+ * Whether org_state has a column that came with 1.1 (cut_seq,
+ * spent_below): this library also serves 1.0's table
+ */
+bool
+org_state_has_column(const char *name)
+{
+	Oid			nsp = get_namespace_oid("credits", false);
+	Oid			rel = get_relname_relid("org_state", nsp);
+
+	return OidIsValid(rel) && get_attnum(rel, name) != InvalidAttrNumber;
 }
 
 /* The ctids of org's members rows seen in snapshot, in index order */

@@ -55,6 +55,7 @@
 #define ORG_STATE_ARMED			2
 #define ORG_STATE_CYCLE_CUT		3
 #define ORG_STATE_CUT_SEQ		4
+#define ORG_STATE_SPENT_BELOW	5
 
 /* Columns of credits.ledger */
 #define LEDGER_ID				1
@@ -93,7 +94,7 @@ typedef enum KeyLookup
 	KEY_MEMBER,					/* members (org, member) */
 	KEY_ORG_MEMBERS,			/* members (org) */
 	KEY_USAGE,					/* usage (org, member, period_start) */
-	KEY_ORG_GRANTS,				/* grant_rows (org, expires_at): see
+	KEY_ORG_GRANTS,				/* grant_rows (org, expires_at[, id]): see
 								 * keyscan_unexpired */
 	KEY_GRANT_LEFT,				/* grant_left (grant_id) */
 	KEY_ORG_STATE				/* org_state (org) */
@@ -116,7 +117,8 @@ extern KeyScan *keyscan_begin(KeyLookup which, Snapshot snapshot);
 extern TupleTableSlot *keyscan_first(KeyScan *ks, const Datum *values);
 extern TupleTableSlot *keyscan_next(KeyScan *ks);
 extern TupleTableSlot *keyscan_unexpired(KeyScan *ks, Datum org,
-										 TimestampTz now, bool never_expiring);
+										 TimestampTz now, bool never_expiring,
+										 int64 min_id);
 extern void keyscan_end(KeyScan *ks);
 extern bool unlock_exists(Datum org, Datum prospect);
 extern bool unlock_settled(Datum org, Datum prospect);
@@ -140,7 +142,8 @@ extern void rows_update_end(RowUpdate *ru);
 extern bool org_members_changed(Datum org);
 extern bool org_state_exists_now(Datum org);
 extern bool org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
-							int64 *cut_seq);
+							int64 *cut_seq, int64 *spent_below);
+extern bool org_state_has_column(const char *name);
 
 extern RowBatch *unlock_rows_begin(int batch_size);
 extern RowBatch *ledger_begin(int batch_size);

@@ -26,16 +26,25 @@
 
 static CreditsQuery q_org = {
 	"SELECT o.cycle, o.plan_credits, o.frozen, o.low_balance_threshold,"
-	"       " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut"
+	"       " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut,"
+	"       (to_jsonb(s) ->> 'spent_below')::bigint"
 	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
 	" WHERE o.org = $1",
 	1, {TEXTOID}, NULL
 };
 
+/*
+ * The grants not expired at $2: those that expire later, and those that
+ * never expire from the org's spent_below on ($3; 1.0's table has none),
+ * each an index range
+ */
 static CreditsQuery q_grants = {
 	"SELECT kind::text, remaining, starts_at, expires_at, amount FROM credits.grants"
-	" WHERE org = $1 AND (expires_at IS NULL OR expires_at > $2)",
-	2, {TEXTOID, TIMESTAMPTZOID}, NULL
+	" WHERE org = $1 AND expires_at > $2"
+	" UNION ALL "
+	"SELECT kind::text, remaining, starts_at, expires_at, amount FROM credits.grants"
+	" WHERE org = $1 AND expires_at IS NULL AND id >= $3",
+	3, {TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
 };
 
 static CreditsQuery q_used = {
@@ -88,7 +97,7 @@ static void
 compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 {
 	TimestampTz now = credits_now();
-	Datum		args[2];
+	Datum		args[3];
 	bool		isnull;
 	Datum		d;
 	uint64		n;
@@ -106,6 +115,8 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 				 errdetail("No row of credits.orgs has this key."),
 				 errhint("Add the organization to credits.orgs first.")));
 	org_read_info(info, CurrentMemoryContext);
+	d = credits_get(0, 7, &isnull);
+	args[2] = Int64GetDatum(isnull ? 0 : DatumGetInt64(d));
 
 	org_usage_period(info, now, &st->usage_start, &st->usage_end);
 	st->has_plan_period = org_plan_period(info, now, &st->plan_start,

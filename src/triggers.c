@@ -168,15 +168,6 @@ static CreditsQuery q_rearm = {
 	1, {TEXTOID}, NULL
 };
 
-static bool
-org_state_has_cut_seq(void)
-{
-	Oid			nsp = get_namespace_oid("credits", false);
-	Oid			rel = get_relname_relid("org_state", nsp);
-
-	return OidIsValid(rel) && get_attnum(rel, "cut_seq") != InvalidAttrNumber;
-}
-
 static TriggerData *
 trigger_data(FunctionCallInfo fcinfo, const char *name)
 {
@@ -926,7 +917,7 @@ credits_orgs_after(PG_FUNCTION_ARGS)
 	o->info.cycle = cached_cycle;
 	o->info.plan_credits = cached_plan;
 	args[0] = org;
-	if (restarted && org_state_has_cut_seq())
+	if (restarted && org_state_has_column("cut_seq"))
 		credits_run(&q_set_cut_seq, args, NULL, false, 0);
 	if (n1 != n2 || (!n1 && DatumGetInt64(t1) != DatumGetInt64(t2)))
 		credits_run(&q_rearm, args, NULL, false, 0);

@@ -768,16 +768,12 @@ credits_refund(PG_FUNCTION_ARGS)
 	org_member_usage(o, m, usage_start);
 	org_member_add_usage(o, m, member, -1);
 
-	/* back to the grant the debit came from, if it is spendable now */
-	org_load_grants(o, now);
-	for (int i = 0; i < o->ngrants; i++)
-	{
-		if (o->grants[i].id == grant_id)
-		{
-			g = &o->grants[i];
-			break;
-		}
-	}
+	/*
+	 * Back to the grant the debit came from, if it is spendable now.  It
+	 * may be used up and not among the grants operations read (below the
+	 * org's spent_below): org_find_grant reads it by id.
+	 */
+	g = org_find_grant(o, grant_id, now);
 	if (g != NULL &&
 		(TIMESTAMP_IS_NOEND(g->expires_at) || now < g->expires_at) &&
 		(g->kind != 'p' || g->starts_at <= now))

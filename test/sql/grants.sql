@@ -101,4 +101,50 @@ SELECT remaining FROM grants WHERE id = :short_id;
 SELECT expire_due() >= 0 AS ran;
 SELECT count(*) AS entries FROM ledger WHERE grant_id = :short_id;
 
+
+-- Used-up grants that never expire are not read again: an org's
+-- operations and status start at org_state.spent_below, which moves past
+-- them and back to a grant a refund gives a credit again
+SET credits.clock = '2026-01-27T00:00:00Z';
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('sb', 'R/2026-01-01/P1M', 0);
+INSERT INTO members (org, member) VALUES ('sb', 'alice');
+SELECT count(grant_referral('sb', 'sb-ref-' || g, 1)) AS referrals
+FROM generate_series(1, 300) g;
+SELECT min(id) AS first_ref, max(id) AS last_ref FROM grants
+WHERE org = 'sb' AND kind = 'referral' \gset
+SELECT count(unlock('sb', 'alice', 'sb-p' || g)) AS unlocks
+FROM generate_series(1, 298) g;
+-- the referrals were spent in id order; the next operation skips them
+SELECT unlock('sb', 'alice', 'sb-p299');
+SELECT spent_below - :first_ref AS spent_below_past_first FROM org_state WHERE org = 'sb';
+SELECT credits_left FROM org_status WHERE org = 'sb';
+-- an operation reads only the grants from spent_below on (counted in this
+-- transaction's statistics of the index)
+BEGIN;
+SELECT pg_stat_get_xact_tuples_returned('credits.grant_rows_org_expiry'::regclass)
+	AS read_before \gset
+SELECT grant_one_time('sb', 'sb-order', 2) IS NOT NULL AS bought;
+SELECT pg_stat_get_xact_tuples_returned('credits.grant_rows_org_expiry'::regclass)
+	- :read_before AS grants_read;
+COMMIT;
+-- a refund puts the credit back in the used-up first referral: it is
+-- read again, and spent first
+SELECT grant_id = :first_ref AS from_first_referral FROM ledger
+WHERE org = 'sb' AND kind = 'debit' AND prospect = 'sb-p1';
+SELECT refund('sb', 'sb-p1');
+SELECT spent_below = :first_ref AS spent_below_back FROM org_state WHERE org = 'sb';
+SELECT credits_left FROM org_status WHERE org = 'sb';
+SELECT unlock('sb', 'alice', 'sb-p1-again');
+SELECT grant_id = :first_ref AS spent_first FROM ledger
+WHERE org = 'sb' AND kind = 'debit' AND prospect = 'sb-p1-again';
+SELECT unlock('sb', 'alice', 'sb-p300');
+SELECT spent_below = :last_ref AS past_all_but_last FROM org_state WHERE org = 'sb';
+SELECT * FROM verify('sb');
+-- verify() reports a grant with credits below spent_below
+BEGIN;
+UPDATE org_state SET spent_below = (SELECT max(id) + 1 FROM grants WHERE org = 'sb')
+WHERE org = 'sb';
+SELECT problem FROM verify('sb');
+ROLLBACK;
+
 SELECT * FROM verify();
