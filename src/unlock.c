@@ -507,6 +507,44 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 	pfree(takes);
 }
 
+/*
+ * Whether there are prospects and every one is unlocked by a row no
+ * refund is deleting (unlock_settled); the first one decides at once for
+ * a call with new prospects
+ */
+static bool
+all_settled(Datum org, const ManyItem *items, int nitems)
+{
+	if (nitems == 0)
+		return false;
+	for (int i = 0; i < nitems; i++)
+	{
+		if (!unlock_settled(org, PointerGetDatum(items[i].prospect)))
+			return false;
+	}
+	return true;
+}
+
+/* unlock_many's result: one row per distinct prospect, in input order */
+static void
+put_many_rows(ReturnSetInfo *rsinfo, const ManyItem *items, int nitems)
+{
+	for (int i = 0; i < nitems; i++)
+	{
+		Datum		values[4];
+		bool		nulls[4] = {false, false, false, false};
+
+		values[0] = PointerGetDatum(items[i].prospect);
+		values[1] = BoolGetDatum(items[i].charged);
+		values[2] = BoolGetDatum(items[i].was_unlocked || items[i].charged);
+		if (items[i].refused)
+			values[3] = CStringGetTextDatum(items[i].refused == 'l' ? "limit" : "credits");
+		else
+			nulls[3] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+}
+
 PG_FUNCTION_INFO_V1(credits_unlock_many);
 Datum
 credits_unlock_many(PG_FUNCTION_ARGS)
@@ -551,13 +589,24 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 				 errmsg("prospects must be a one-dimensional array"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(input)),
 				 errhint("Pass the prospects as a flat array of text.")));
-	credits_require_clock_writes();
-
 	InitMaterializedSRF(fcinfo, 0);
 
 	/* distinct prospects, in input order of first appearance */
 	nitems = distinct_prospects(input, &items);
 
+	/*
+	 * As unlock() does: at READ COMMITTED, prospects all settled unlocked
+	 * are answered without the lock, writing nothing
+	 */
+	if (!IsolationUsesXactSnapshot() && all_settled(org, items, nitems))
+	{
+		for (int i = 0; i < nitems; i++)
+			items[i].was_unlocked = true;
+		put_many_rows(rsinfo, items, nitems);
+		return (Datum) 0;
+	}
+
+	credits_require_clock_writes();
 	credits_begin();
 	o = org_lock(org, false);
 
@@ -610,20 +659,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 
 	credits_end();
 
-	for (int i = 0; i < nitems; i++)
-	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
-
-		values[0] = PointerGetDatum(items[i].prospect);
-		values[1] = BoolGetDatum(items[i].charged);
-		values[2] = BoolGetDatum(items[i].was_unlocked || items[i].charged);
-		if (items[i].refused)
-			values[3] = CStringGetTextDatum(items[i].refused == 'l' ? "limit" : "credits");
-		else
-			nulls[3] = true;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	put_many_rows(rsinfo, items, nitems);
 	return (Datum) 0;
 }
 

@@ -34,5 +34,8 @@ SELECT unlock('w', 'alice', 'p1');
 SET credits.clock = '2026-02-01T00:00:00Z';
 SELECT unlock('w', 'bob', 'p1') AS charged;
 SELECT pg_temp.err($$SELECT credits.unlock('w', 'alice', 'p2')$$);
+-- so does unlock_many of prospects all unlocked; one new one is refused
+SELECT * FROM unlock_many('w', 'bob', ARRAY['p1', 'p1']);
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('w', 'alice', ARRAY['p1', 'p2'])$$);
 RESET credits.clock;
 SELECT * FROM verify();

@@ -89,6 +89,17 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['a'], NULL)$$),
 	($$SELECT * FROM credits.unlock_many('u1', 'nobody', ARRAY['p1', 'p9'], true)$$)
 ) v(sql);
+-- prospects all unlocked are answered without the org lock, as unlock()
+-- answers one: in a read-only transaction too, where a charge is refused;
+-- at REPEATABLE READ the lock is taken
+BEGIN READ ONLY;
+SELECT * FROM unlock_many('u1', 'nobody', ARRAY['p2', 'p1', 'p2']);
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['p1', 'p-new'])$$);
+ROLLBACK;
+BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['p1'])$$);
+ROLLBACK;
+SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('nowhere', 'alice', ARRAY['p1'])$$);
 
 --
 -- The checks of a due charge, in order: ZC003, ZC008, ZC004, ZC002, ZC001
