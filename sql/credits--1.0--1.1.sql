@@ -39,12 +39,16 @@ CREATE INDEX grant_rows_org_expiry ON credits.grant_rows (org, expires_at, id);
 -- change) at the org's created_at, which need not be before the changes;
 -- it is the value in force from the beginning
 UPDATE credits.plan_changes p SET at = '-infinity'
- WHERE p.id = (SELECT min(q.id) FROM credits.plan_changes q WHERE q.org = p.org)
-   AND p.at <> '-infinity';
+ WHERE p.id OPERATOR(pg_catalog.=)
+	   (SELECT pg_catalog.min(q.id) FROM credits.plan_changes q
+		 WHERE q.org OPERATOR(pg_catalog.=) p.org)
+   AND p.at OPERATOR(pg_catalog.<>) '-infinity'::pg_catalog.timestamptz;
 
 UPDATE credits.org_state s
-   SET cut_seq = coalesce((SELECT max(p.id) FROM credits.plan_changes p
-							WHERE p.org = s.org AND p.at <= s.cycle_cut), 0)
+   SET cut_seq = coalesce(
+		(SELECT pg_catalog.max(p.id) FROM credits.plan_changes p
+		  WHERE p.org OPERATOR(pg_catalog.=) s.org
+			AND p.at OPERATOR(pg_catalog.<=) s.cycle_cut), 0)
  WHERE s.cycle_cut IS NOT NULL;
 
 -- 1.1 signals low balance at the INSERT of an org, and an org's first state
