@@ -58,4 +58,4 @@ accept:
 
 # The server's build has no dependency tracking: every object is rebuilt
 # when a header of ours changes (their structs are shared)
-$(OBJS): $(wildcard src/*.h)
+$(OBJS) $(OBJS:.o=.bc): $(wildcard src/*.h)

@@ -876,7 +876,7 @@ SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
 					 g.id, g.remaining, g.amount)
 FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
 UNION ALL
-SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s used-up grants (%s)',
+SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s spent_below mark (%s)',
 					 g.id, g.remaining, st.spent_below)
 FROM g JOIN credits.org_state st ON st.org = g.org
 WHERE g.expires_at IS NULL AND g.id < st.spent_below AND g.remaining <> 0

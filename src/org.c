@@ -104,7 +104,8 @@ static CreditsQuery q_lock_org = {
 	"  ON CONFLICT (org) DO UPDATE SET armed = s.armed"
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o),"
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o),"
-	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed",
+	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed,"
+	"            (to_jsonb(s) ->> 'spent_below')::bigint",
 	2, {TEXTOID, BOOLOID}, NULL
 };
 
@@ -597,7 +598,16 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		pfree(info.cycle);
 		org_read_info(&info, cache_context);
 		armed = DatumGetBool(credits_get_notnull(0, 7));
-		spent_below = org_state_has_column("spent_below") ? 0 : -1;
+		{
+			bool		isnull;
+			Datum		d = credits_get(0, 8, &isnull);
+
+			/* none yet, or no such column (1.0) */
+			if (isnull)
+				spent_below = org_state_has_column("spent_below") ? 0 : -1;
+			else
+				spent_below = DatumGetInt64(d);
+		}
 
 		/*
 		 * A member change writes no state row that is not there, so the
@@ -1049,6 +1059,8 @@ changing_abort_sub(SubTransactionId mySubid)
 		{
 			if (r->mark.subid < mySubid)
 				restore = lappend(restore, r);
+			else
+				pfree(r);
 			removed_marks = foreach_delete_current(removed_marks, lc);
 		}
 	}
@@ -1057,6 +1069,7 @@ changing_abort_sub(SubTransactionId mySubid)
 		RemovedMark *r = (RemovedMark *) lfirst(lc);
 
 		add_mark(r->org, &r->mark);
+		pfree(r);
 	}
 	list_free(restore);
 
@@ -1340,8 +1353,10 @@ org_load_grants(OrgEntry *o, TimestampTz now)
 /*
  * Moves spent_below past the used-up grants that never expire at the
  * start of those just loaded (all from spent_below on), so that the next
- * transaction does not read them.  Spending uses such grants up in id
- * order (their expiry is the same), so they pile up at the start.
+ * transaction does not read them: up to the lowest id that has credits
+ * left, whatever order they are spent in.  Spending uses such grants up in
+ * the order they were given (starts_at, then id), so the used-up ones
+ * gather at the start.
  */
 static void
 skip_spent_grants(OrgEntry *o)

@@ -474,43 +474,61 @@ keyscan_end(KeyScan *ks)
 }
 
 /*
- * Whether an unlock row of prospect for org is visible, as a statement
- * would see it now: one probe of unlock_rows' primary key.  (unlock_many
- * probes many with one KeyScan: a join of its array with the table would
- * let the planner read all of the org's unlocks instead, a cost that grows
- * with the org.)  settled_only: and no transaction is deleting it.
+ * Probes of unlock_rows' primary key, all seen in one snapshot taken now,
+ * as a statement would take it.  (unlock_many probes its prospects this
+ * way: a join of its array with the table would let the planner read all
+ * of the org's unlocks instead, a cost that grows with the org.)  End them
+ * with keyscan_end.
  */
-static bool
-unlock_lookup(Datum org, Datum prospect, bool settled_only)
+KeyScan *
+unlock_probe_begin(void)
 {
-	KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
+	return keyscan_begin(KEY_UNLOCK, NULL);
+}
+
+/*
+ * Whether an unlock row of prospect for org is visible in the probes'
+ * snapshot; settled_only: and no transaction is deleting it (see
+ * unlock_settled)
+ */
+bool
+unlock_probe(KeyScan *ks, Datum org, Datum prospect, bool settled_only)
+{
 	Datum		key[2];
 	TupleTableSlot *slot;
-	bool		found;
+	BufferHeapTupleTableSlot *bslot;
+	HeapTupleHeader tup;
+	uint16		infomask;
+	TransactionId xmax;
 
 	key[0] = org;
 	key[1] = prospect;
 	slot = keyscan_first(ks, key);
-	found = slot != NULL;
-	if (found && settled_only)
-	{
-		BufferHeapTupleTableSlot *bslot = (BufferHeapTupleTableSlot *) slot;
-		HeapTupleHeader tup;
-		uint16		infomask;
-		TransactionId xmax;
+	if (slot == NULL)
+		return false;
+	if (!settled_only)
+		return true;
+	if (!TTS_IS_BUFFERTUPLE(slot))
+		elog(ERROR, "unexpected slot type for credits.unlock_rows");
+	bslot = (BufferHeapTupleTableSlot *) slot;
+	LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
+	tup = bslot->base.tuple->t_data;
+	infomask = tup->t_infomask;
+	xmax = HeapTupleHeaderGetRawXmax(tup);
+	LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
+	return (infomask & HEAP_XMAX_INVALID) != 0 ||
+		HEAP_XMAX_IS_LOCKED_ONLY(infomask) ||
+		((infomask & HEAP_XMAX_IS_MULTI) == 0 &&
+		 TransactionIdDidAbort(xmax));
+}
 
-		if (!TTS_IS_BUFFERTUPLE(slot))
-			elog(ERROR, "unexpected slot type for credits.unlock_rows");
-		LockBuffer(bslot->buffer, BUFFER_LOCK_SHARE);
-		tup = bslot->base.tuple->t_data;
-		infomask = tup->t_infomask;
-		xmax = HeapTupleHeaderGetRawXmax(tup);
-		LockBuffer(bslot->buffer, BUFFER_LOCK_UNLOCK);
-		found = (infomask & HEAP_XMAX_INVALID) != 0 ||
-			HEAP_XMAX_IS_LOCKED_ONLY(infomask) ||
-			((infomask & HEAP_XMAX_IS_MULTI) == 0 &&
-			 TransactionIdDidAbort(xmax));
-	}
+/* One probe */
+static bool
+unlock_lookup(Datum org, Datum prospect, bool settled_only)
+{
+	KeyScan    *ks = unlock_probe_begin();
+	bool		found = unlock_probe(ks, org, prospect, settled_only);
+
 	keyscan_end(ks);
 	return found;
 }
@@ -831,6 +849,13 @@ rows_update_end(RowUpdate *ru)
 	table_close(rel, NoLock);
 }
 
+/* Whether a table has a column that came later (org_state's, since 1.1) */
+static bool
+has_column(TupleDesc desc, AttrNumber attnum)
+{
+	return desc->natts >= attnum && !TupleDescAttr(desc, attnum - 1)->attisdropped;
+}
+
 /*
  * The second half of the org lock (SPEC section 7): writes the org's
  * state row without changing it, now that the orgs row is locked, and
@@ -874,11 +899,10 @@ org_state_touch(Datum org, bool *armed, TimestampTz *cycle_cut,
 		*armed = DatumGetBool(values[ORG_STATE_ARMED - 1]);
 		*cycle_cut = nulls[ORG_STATE_CYCLE_CUT - 1] ? DT_NOBEGIN :
 			DatumGetTimestampTz(values[ORG_STATE_CYCLE_CUT - 1]);
-		*cut_seq = (desc->natts < ORG_STATE_CUT_SEQ ||
+		*cut_seq = (!has_column(desc, ORG_STATE_CUT_SEQ) ||
 					nulls[ORG_STATE_CUT_SEQ - 1]) ? -1 :
 			DatumGetInt64(values[ORG_STATE_CUT_SEQ - 1]);
-		if (desc->natts < ORG_STATE_SPENT_BELOW ||
-			TupleDescAttr(desc, ORG_STATE_SPENT_BELOW - 1)->attisdropped)
+		if (!has_column(desc, ORG_STATE_SPENT_BELOW))
 			*spent_below = -1;
 		else
 			*spent_below = nulls[ORG_STATE_SPENT_BELOW - 1] ? 0 :

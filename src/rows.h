@@ -120,6 +120,9 @@ extern TupleTableSlot *keyscan_unexpired(KeyScan *ks, Datum org,
 										 TimestampTz now, bool never_expiring,
 										 int64 min_id);
 extern void keyscan_end(KeyScan *ks);
+extern KeyScan *unlock_probe_begin(void);
+extern bool unlock_probe(KeyScan *ks, Datum org, Datum prospect,
+						 bool settled_only);
 extern bool unlock_exists(Datum org, Datum prospect);
 extern bool unlock_settled(Datum org, Datum prospect);
 

@@ -509,20 +509,23 @@ charge_items(OrgEntry *o, MemberSlot *m, Datum member, ManyItem *items,
 
 /*
  * Whether there are prospects and every one is unlocked by a row no
- * refund is deleting (unlock_settled); the first one decides at once for
- * a call with new prospects
+ * refund is deleting (unlock_settled), all seen at one instant; the first
+ * one decides at once for a call with new prospects
  */
 static bool
 all_settled(Datum org, const ManyItem *items, int nitems)
 {
-	if (nitems == 0)
+	KeyScan    *ks;
+	bool		settled = nitems > 0;
+
+	if (!settled)
 		return false;
-	for (int i = 0; i < nitems; i++)
-	{
-		if (!unlock_settled(org, PointerGetDatum(items[i].prospect)))
-			return false;
-	}
-	return true;
+	ks = unlock_probe_begin();
+	for (int i = 0; i < nitems && settled; i++)
+		settled = unlock_probe(ks, org, PointerGetDatum(items[i].prospect),
+							   true);
+	keyscan_end(ks);
+	return settled;
 }
 
 /* unlock_many's result: one row per distinct prospect, in input order */
@@ -598,6 +601,7 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 	 * As unlock() does: at READ COMMITTED, prospects all settled unlocked
 	 * are answered without the lock, writing nothing
 	 */
+	credits_check_not_nested();
 	if (!IsolationUsesXactSnapshot() && all_settled(org, items, nitems))
 	{
 		for (int i = 0; i < nitems; i++)
@@ -612,14 +616,12 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 
 	/* which are unlocked already */
 	{
-		KeyScan    *ks = keyscan_begin(KEY_UNLOCK, NULL);
-		Datum		key[2];
+		KeyScan    *ks = unlock_probe_begin();
 
-		key[0] = org;
 		for (int i = 0; i < nitems; i++)
 		{
-			key[1] = PointerGetDatum(items[i].prospect);
-			items[i].was_unlocked = keyscan_first(ks, key) != NULL;
+			items[i].was_unlocked =
+				unlock_probe(ks, org, PointerGetDatum(items[i].prospect), false);
 			if (!items[i].was_unlocked)
 				due++;
 		}
