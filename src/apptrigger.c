@@ -87,11 +87,6 @@ trigger_column(TriggerData *td, int argno, bool is_key)
 	return attnum;
 }
 
-#define DEFINITION_DETAIL \
-	errdetail("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement.")
-#define DEFINITION_HINT \
-	errhint("Create it with credits.attach_unlock_trigger().")
-
 /*
  * An UPDATE that changes the org, prospect or marker unlocks a prospect as
  * an INSERT does, and a refused charge must fail the statement that wrote
@@ -107,33 +102,39 @@ check_definition(TriggerData *td)
 	Trigger    *tg = td->tg_trigger;
 	const char *trigger = tg->tgname;
 	const char *table = RelationGetRelationName(td->tg_relation);
+	const char *detail = gettext_noop("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement.");
+	const char *hint = gettext_noop("Create it with credits.attach_unlock_trigger().");
 
-	/* each message whole, for translators */
+	/* each message whole, for translators (as report_protected does) */
 	if (!TRIGGER_FOR_INSERT(tg->tgtype) || !TRIGGER_FOR_UPDATE(tg->tgtype) ||
 		TRIGGER_FOR_DELETE(tg->tgtype) || TRIGGER_FOR_TRUNCATE(tg->tgtype))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" must fire on INSERT and UPDATE only",
 						trigger, table),
-				 DEFINITION_DETAIL, DEFINITION_HINT));
+				 errdetail_internal("%s", _(detail)),
+				 errhint("%s", _(hint))));
 	if (tg->tgnattr > 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" must fire on every UPDATE, not UPDATE OF some columns",
 						trigger, table),
-				 DEFINITION_DETAIL, DEFINITION_HINT));
+				 errdetail_internal("%s", _(detail)),
+				 errhint("%s", _(hint))));
 	if (tg->tgqual != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" must fire for every row, without a WHEN condition",
 						trigger, table),
-				 DEFINITION_DETAIL, DEFINITION_HINT));
+				 errdetail_internal("%s", _(detail)),
+				 errhint("%s", _(hint))));
 	if (tg->tgdeferrable)
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" must not be deferrable",
 						trigger, table),
-				 DEFINITION_DETAIL, DEFINITION_HINT));
+				 errdetail_internal("%s", _(detail)),
+				 errhint("%s", _(hint))));
 }
 
 static void

@@ -105,7 +105,7 @@ static CreditsQuery q_lock_org = {
 	"  RETURNING (SELECT cycle FROM o), (SELECT plan_credits FROM o),"
 	"            (SELECT frozen FROM o), (SELECT low_balance_threshold FROM o),"
 	"            " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut, s.armed,"
-	"            (to_jsonb(s) ->> 'spent_below')::bigint",
+	"            " CREDITS_SPENT_BELOW_SQL("s"),
 	2, {TEXTOID, BOOLOID}, NULL
 };
 

@@ -16,10 +16,14 @@
 #include "rows.h"
 
 /*
- * org_state.cut_seq of the org_state row alias a, NULL where the column
- * does not exist (a database still at extension version 1.0)
+ * A bigint column of org_state that came with 1.1, of the row alias a:
+ * NULL where the column does not exist (a database still at extension
+ * version 1.0)
  */
-#define CREDITS_CUT_SEQ_SQL(a) "(to_jsonb(" a ") ->> 'cut_seq')::bigint"
+#define CREDITS_STATE_COLUMN_SQL(a, column) \
+	"(to_jsonb(" a ") ->> '" column "')::bigint"
+#define CREDITS_CUT_SEQ_SQL(a) CREDITS_STATE_COLUMN_SQL(a, "cut_seq")
+#define CREDITS_SPENT_BELOW_SQL(a) CREDITS_STATE_COLUMN_SQL(a, "spent_below")
 
 /* What the periods and plan of an org depend on */
 typedef struct OrgInfo

@@ -27,7 +27,7 @@
 static CreditsQuery q_org = {
 	"SELECT o.cycle, o.plan_credits, o.frozen, o.low_balance_threshold,"
 	"       " CREDITS_CUT_SEQ_SQL("s") ", s.cycle_cut,"
-	"       (to_jsonb(s) ->> 'spent_below')::bigint"
+	"       " CREDITS_SPENT_BELOW_SQL("s")
 	"  FROM credits.orgs o LEFT JOIN credits.org_state s ON s.org = o.org"
 	" WHERE o.org = $1",
 	1, {TEXTOID}, NULL
