@@ -71,10 +71,23 @@ ALTER TABLE credits.grant_left REPLICA IDENTITY FULL;
 ALTER TABLE credits.usage REPLICA IDENTITY FULL;
 
 -- unlocked_at is the clock's: an INSERT into credits.unlocks that leaves it
--- out gets this default, which the trigger replaces; any other value, NULL
--- included, is refused
+-- out gets the default -infinity below, which the trigger replaces; any
+-- other value, NULL included, is refused
+CREATE FUNCTION credits.unlocked_at_unset() RETURNS timestamptz
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_unlocked_at_unset';
+
+COMMENT ON FUNCTION credits.unlocked_at_unset() IS
+'-infinity: the default of credits.unlocks.unlocked_at, standing for the column left out';
+
+REVOKE ALL ON FUNCTION credits.unlocked_at_unset() FROM PUBLIC;
+
+-- Written as a call of that function, not as the constant: the planner
+-- evaluates the call, which loads the library before the INSERT runs, so
+-- that a session's first INSERT into credits.unlocks passes through the
+-- extension's executor hooks (README, Unlocking through credits.unlocks)
 ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
-	SET DEFAULT '-infinity'::pg_catalog.timestamptz;
+	SET DEFAULT credits.unlocked_at_unset();
 
 -- The checks of a key argument (22023 empty, 22001 over 256 bytes), for
 -- the functions written in SQL and PL/pgSQL
@@ -385,6 +398,7 @@ BEGIN
 				   ' credits.usage_period(text, timestamptz),'
 				   ' credits.months(credits.cycle),'
 				   ' credits.clock(),'
+				   ' credits.unlocked_at_unset(),'
 				   ' credits.unlock_trigger(),'
 				   ' credits.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
 				   ' TO %s', role);
@@ -694,7 +708,8 @@ BEGIN
 		IF r.level OPERATOR(pg_catalog.=) 'app' THEN
 			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'
 				' credits.usage_period(text, timestamptz),'
-				' credits.org_status_for(text), credits.member_status_for(text)'
+				' credits.org_status_for(text), credits.member_status_for(text),'
+				' credits.unlocked_at_unset()'
 				' TO %I', r.role_name);
 		ELSE
 			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'

@@ -490,11 +490,25 @@ CREATE VIEW credits.unlocks AS
 COMMENT ON VIEW credits.unlocks IS
 'unlocked prospects; INSERT (org, member, prospect) charges one credit per row inserted';
 
--- unlocked_at is the clock's: an INSERT that leaves it out gets this
--- default, which the trigger replaces; any other value, NULL included, is
--- refused (a trigger cannot tell an explicit NULL from a missing column)
+-- unlocked_at is the clock's: an INSERT that leaves it out gets the
+-- default -infinity below, which the trigger replaces; any other value,
+-- NULL included, is refused (a trigger cannot tell an explicit NULL from a
+-- missing column)
+CREATE FUNCTION credits.unlocked_at_unset() RETURNS timestamptz
+LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE
+AS 'MODULE_PATHNAME', 'credits_unlocked_at_unset';
+
+COMMENT ON FUNCTION credits.unlocked_at_unset() IS
+'-infinity: the default of credits.unlocks.unlocked_at, standing for the column left out';
+
+REVOKE ALL ON FUNCTION credits.unlocked_at_unset() FROM PUBLIC;
+
+-- Written as a call of that function, not as the constant: the planner
+-- evaluates the call, which loads the library before the INSERT runs, so
+-- that a session's first INSERT into credits.unlocks passes through the
+-- extension's executor hooks (README, Unlocking through credits.unlocks)
 ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
-	SET DEFAULT '-infinity'::pg_catalog.timestamptz;
+	SET DEFAULT credits.unlocked_at_unset();
 
 SELECT pg_catalog.pg_extension_config_dump('credits.orgs', '');
 SELECT pg_catalog.pg_extension_config_dump('credits.members', '');
@@ -1233,6 +1247,7 @@ BEGIN
 				   ' credits.usage_period(text, timestamptz),'
 				   ' credits.months(credits.cycle),'
 				   ' credits.clock(),'
+				   ' credits.unlocked_at_unset(),'
 				   ' credits.unlock_trigger(),'
 				   ' credits.attach_unlock_trigger(regclass, name, name, name, name, text, name)'
 				   ' TO %s', role);

@@ -885,6 +885,25 @@ column(Relation rel, const char *name)
 	return attnum;
 }
 
+/*
+ * The default of credits.unlocks.unlocked_at (since 1.1): -infinity, which
+ * stands for the column left out.  It is IMMUTABLE, so the planner folds
+ * it, and the INSERT loads the library while it is planned: a session's
+ * first statement then passes through the executor hooks too, which
+ * refuse ON CONFLICT DO UPDATE before any row and signal a low balance
+ * once, at the statement's end.  (Loaded by the first row's trigger, the
+ * library would come too late for both.)
+ */
+PG_FUNCTION_INFO_V1(credits_unlocked_at_unset);
+Datum
+credits_unlocked_at_unset(PG_FUNCTION_ARGS)
+{
+	TimestampTz result;
+
+	TIMESTAMP_NOBEGIN(result);
+	PG_RETURN_TIMESTAMPTZ(result);
+}
+
 /* Whether credits.unlocks gives unlocked_at a default (since 1.1) */
 static bool
 unlocked_at_has_default(void)

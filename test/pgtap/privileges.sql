@@ -41,7 +41,7 @@ CREATE TEMP TABLE app_functions (fn text);
 INSERT INTO app_functions VALUES
 	('unlock'), ('unlock_many'), ('is_unlocked'), ('balance'), ('org_status_of'),
 	('usage_period'), ('months'), ('clock'), ('unlock_trigger'), ('attach_unlock_trigger'),
-	('org_status_for'), ('member_status_for');
+	('org_status_for'), ('member_status_for'), ('unlocked_at_unset');
 CREATE TEMP TABLE admin_only_functions (fn text);
 INSERT INTO admin_only_functions VALUES
 	('grant_one_time'), ('grant_referral'), ('adjust'), ('revoke_grant'), ('refund'),
