@@ -106,7 +106,8 @@ SELECT attach_unlock_trigger('app.uuid_rows', 'org_id', 'member_id', 'prospect')
 SELECT attach_unlock_trigger('app.int_rows', 'org_id', 'member_id', 'prospect', trigger_name => 'charge_ints');
 INSERT INTO app.uuid_rows VALUES ('a1', 'alice', 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11');
 INSERT INTO app.int_rows VALUES ('a1', 'alice', 7);
-SELECT prospect, member FROM unlocks WHERE org = 'a1' AND prospect IN ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '7');
+SELECT prospect, member FROM unlocks WHERE org = 'a1' AND prospect IN ('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '7')
+ORDER BY prospect;
 
 --
 -- Misconfiguration: clear errors naming the argument and the table

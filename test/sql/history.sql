@@ -99,3 +99,21 @@ INSERT INTO ledger (org, at, recorded_at, actor, kind, amount, grant_id, ref, no
 SELECT 'h3', '2026-02-10', now(), 'x', 'grant', 1, id, 'adjust', 'goodwill' FROM g;
 SET session_replication_role = origin;
 SELECT * FROM verify('h3');
+
+-- With the library loaded at every session's start (session_preload_libraries,
+-- README, Choices), TRUNCATE of the views is refused with ZC006 even as a
+-- session's first statement (without it, PostgreSQL's 42809 there)
+SELECT format('ALTER DATABASE %I SET session_preload_libraries = %L',
+			  current_database(), 'credits') AS preload \gset
+:preload;
+\c
+\set VERBOSITY sqlstate
+TRUNCATE credits.unlocks;
+TRUNCATE credits.grants;
+\set VERBOSITY default
+SELECT format('ALTER DATABASE %I RESET session_preload_libraries',
+			  current_database()) AS reset_preload \gset
+:reset_preload;
+\c
+\i test/helpers.sql
+SELECT count(*) AS unlocks_kept FROM unlocks;
