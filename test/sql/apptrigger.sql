@@ -21,12 +21,13 @@ SELECT attach_unlock_trigger('app.campaign_prospects', 'org_id', 'added_by',
 SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger
 WHERE tgrelid = 'app.campaign_prospects'::regclass;
 
-CREATE FUNCTION pg_temp.state() RETURNS TABLE (balance bigint, unlocked text, debits bigint)
+CREATE FUNCTION pg_temp.state(o text DEFAULT 'a1')
+RETURNS TABLE (balance bigint, unlocked text, debits bigint)
 LANGUAGE sql AS $$
-	SELECT credits.balance('a1'),
+	SELECT credits.balance(o),
 		(SELECT string_agg(prospect || ':' || member, ' ' ORDER BY prospect)
-		 FROM credits.unlocks WHERE org = 'a1'),
-		(SELECT count(*) FROM credits.ledger WHERE org = 'a1' AND kind = 'debit')
+		 FROM credits.unlocks WHERE org = o),
+		(SELECT count(*) FROM credits.ledger WHERE org = o AND kind = 'debit')
 $$;
 
 -- A new prospect in a campaign: one credit
@@ -224,34 +225,27 @@ SELECT attach_unlock_trigger('app.parted', 'org_id', 'added_by', 'prospect_id',
 							 'source', 'upload');
 SELECT tgrelid::regclass, pg_get_triggerdef(oid) FROM pg_trigger
 WHERE tgrelid IN ('app.parted'::regclass, 'app.parted_1'::regclass) ORDER BY 1;
-CREATE FUNCTION pg_temp.pa() RETURNS TABLE (balance bigint, unlocked text, debits bigint)
-LANGUAGE sql AS $$
-	SELECT credits.balance('pa'),
-		(SELECT string_agg(prospect || ':' || member, ' ' ORDER BY prospect)
-		 FROM credits.unlocks WHERE org = 'pa'),
-		(SELECT count(*) FROM credits.ledger WHERE org = 'pa' AND kind = 'debit')
-$$;
 INSERT INTO app.parted VALUES (1, 'pa', 'bob', 'x', NULL), (1, 'pa', 'alice', 'y', NULL),
 	(1, 'pa', 'alice', 'u', 'upload');
-SELECT * FROM pg_temp.pa();
+SELECT * FROM pg_temp.state('pa');
 -- a refunded prospect's row moved, its member gone: no charge, no check
 SELECT refund('pa', 'x');
 DELETE FROM members WHERE org = 'pa' AND member = 'bob';
 UPDATE app.parted SET campaign = 2 WHERE prospect_id = 'x';
-SELECT * FROM pg_temp.pa();
+SELECT * FROM pg_temp.state('pa');
 -- one statement moving three rows: one keeps its keys (free), one gets a
 -- new prospect (charged), an upload stops being one (charged)
 UPDATE app.parted SET campaign = 3 - campaign,
 	prospect_id = CASE prospect_id WHEN 'y' THEN 'z' ELSE prospect_id END,
 	source = NULL, added_by = 'alice';
 SELECT campaign, prospect_id, source FROM app.parted ORDER BY prospect_id;
-SELECT * FROM pg_temp.pa();
+SELECT * FROM pg_temp.state('pa');
 -- a move to another org charges there (ZC003: no such org, nothing moved)
 SELECT pg_temp.err($$UPDATE app.parted SET campaign = 1, org_id = 'nope' WHERE prospect_id = 'z'$$);
 SELECT campaign, org_id FROM app.parted WHERE prospect_id = 'z';
 -- a DELETE changes nothing
 DELETE FROM app.parted WHERE prospect_id = 'u';
-SELECT * FROM pg_temp.pa();
+SELECT * FROM pg_temp.state('pa');
 -- at a limit of 0, a move to a new prospect is refused and fails the
 -- UPDATE, leaving the row; a move that keeps the keys of the still
 -- refunded x needs no charge, so the limit does not matter
@@ -260,7 +254,7 @@ SELECT pg_temp.err($$UPDATE app.parted SET campaign = 2, prospect_id = 'w' WHERE
 SELECT campaign, prospect_id FROM app.parted WHERE prospect_id IN ('x', 'w');
 UPDATE app.parted SET campaign = 2 WHERE prospect_id = 'x';
 SELECT campaign, prospect_id FROM app.parted WHERE prospect_id = 'x';
-SELECT * FROM pg_temp.pa();
+SELECT * FROM pg_temp.state('pa');
 -- a partition made later gets the trigger, DELETE included (on a table
 -- that is no partition, a trigger that fires on DELETE is refused, above)
 CREATE TABLE app.parted_3 PARTITION OF app.parted FOR VALUES IN (3);
