@@ -118,6 +118,9 @@ check_expiry(TimestampTz expires_at, TimestampTz now)
 				 errhint("Pass NULL for credits that never expire.")));
 }
 
+static void report_key_reused(const char *what, const char *key,
+							  const char *detail) pg_attribute_noreturn();
+
 static void
 report_key_reused(const char *what, const char *key, const char *detail)
 {

@@ -79,7 +79,7 @@ load_zone_names(void)
 
 		if (tm == NULL || (tm->tm_zone && strlen(tm->tm_zone) > 31))
 			continue;
-		for (i = 0; name[i] != '\0' && i < TZ_STRLEN_MAX; i++)
+		for (i = 0; i < TZ_STRLEN_MAX && name[i] != '\0'; i++)
 			key[i] = pg_ascii_toupper((unsigned char) name[i]);
 		key[i] = '\0';
 		entry = hash_search(htab, key, HASH_ENTER, &found);
@@ -333,6 +333,9 @@ status_errcode(CycleStatus status)
 #define ZONE_HINT "Use a time zone name from pg_timezone_names in Area/Location form, such as \"Europe/Stockholm\"."
 
 /* Reports a rejected text input */
+static void report_bad_input(const char *str, CycleStatus status,
+							 const char *detail) pg_attribute_noreturn();
+
 static void
 report_bad_input(const char *str, CycleStatus status, const char *detail)
 {
@@ -354,6 +357,8 @@ report_bad_input(const char *str, CycleStatus status, const char *detail)
 				 status == CYCLE_BAD_ZONE ? errhint(ZONE_HINT) : 0));
 }
 
+static void report_unknown_zone(const char *zone) pg_attribute_noreturn();
+
 static void
 report_unknown_zone(const char *zone)
 {
@@ -366,6 +371,9 @@ report_unknown_zone(const char *zone)
 			 errdetail("%s", detail),
 			 errhint(ZONE_HINT)));
 }
+
+static void report_out_of_range(const CycleParts *parts)
+								pg_attribute_noreturn();
 
 static void
 report_out_of_range(const CycleParts *parts)

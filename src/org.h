@@ -189,7 +189,7 @@ extern void org_notify_low_balance(const char *org, int64 left, int64 threshold)
 extern int64 org_new_spendable(const OrgInfo *info, TimestampTz t);
 extern bool org_signalled_at_creation(const OrgInfo *info, TimestampTz created_at);
 extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
-								  int64 left, int64 needed);
+								  int64 left, int64 needed) pg_attribute_noreturn();
 
 extern TimestampTz timestamptz_or_noend(Datum d, bool isnull);
 

@@ -126,7 +126,7 @@ compute_status(Datum org, OrgStatus *st, OrgInfo *info)
 	n = credits_run(&q_grants, args, NULL, true, 0);
 	for (uint64 i = 0; i < n; i++)
 	{
-		GrantSlot	g;
+		GrantSlot	g = {0};
 		char	   *kind = TextDatumGetCString(credits_get_notnull(i, 1));
 
 		g.kind = kind[0] == 'p' ? 'p' : 'x';

@@ -205,6 +205,9 @@ text_changed(TriggerData *td, const char *name)
 	return !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a, b));
 }
 
+static void report_history(const char *what, const char *detail,
+						   const char *hint) pg_attribute_noreturn();
+
 static void
 report_history(const char *what, const char *detail, const char *hint)
 {

@@ -78,6 +78,8 @@ static CreditsQuery q_unlock_delete = {
  * ---------------------------------------------------------------------
  */
 
+static void report_frozen(OrgEntry *o) pg_attribute_noreturn();
+
 static void
 report_frozen(OrgEntry *o)
 {
@@ -92,6 +94,9 @@ report_frozen(OrgEntry *o)
  * ZC004.  A NULL member comes only from a row (SPEC section 6): the
  * functions refuse a NULL member argument with 22004 before anything.
  */
+static void report_member(OrgEntry *o, MemberSlot *m, bool member_null)
+						  pg_attribute_noreturn();
+
 static void
 report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 {
@@ -115,6 +120,9 @@ report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 			 errdetail("Only active members spend credits."),
 			 errhint("Set active = true in credits.members to let the member spend again.")));
 }
+
+static void report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end,
+						 int64 needed) pg_attribute_noreturn();
 
 static void
 report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
@@ -219,6 +227,10 @@ charge_unlock(OrgEntry *o, MemberSlot *m, Datum member, Datum prospect,
 }
 
 /* Raises the error for a charge the allowance refused */
+static void report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now,
+						   TimestampTz uend, int64 left, int64 needed)
+						   pg_attribute_noreturn();
+
 static void
 report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
 			   int64 left, int64 needed)
