@@ -361,16 +361,9 @@ BEGIN
 					  HINT = 'Pass free_value as the column prints it, or no row is a free upload.';
 		END IF;
 	END IF;
-	-- on a partitioned table, DELETE too: an UPDATE that moves a row to
-	-- another partition deletes and inserts it, and the trigger reads the
-	-- old row from the DELETE so that the move charges like an UPDATE
-	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE%s ON %s FOR EACH ROW'
+	EXECUTE format('CREATE TRIGGER %I AFTER INSERT OR UPDATE ON %s FOR EACH ROW'
 				   ' EXECUTE FUNCTION credits.unlock_trigger(%L, %L, %L%s)',
-				   trigger_name,
-				   CASE WHEN (SELECT c.relkind FROM pg_catalog.pg_class c
-							  WHERE c.oid = tbl) = 'p'
-						THEN ' OR DELETE' ELSE '' END,
-				   tbl, org_col, member_col, prospect_col,
+				   trigger_name, tbl, org_col, member_col, prospect_col,
 				   CASE WHEN free_col IS NULL THEN ''
 						ELSE format(', %L, %L', free_col, free_value) END);
 END

@@ -18,21 +18,16 @@
  * text, varchar, uuid and integer keys all work.  An AFTER trigger sees
  * only rows really written, and a refused charge fails the statement.
  *
- * On a partitioned table it also fires on DELETE, to see the rows an
- * UPDATE moves to another partition (below); DELETE changes nothing else.
- *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "catalog/pg_class.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
-#include "utils/memutils.h"
 #include "utils/rel.h"
 
 #include "org.h"
@@ -46,115 +41,6 @@ typedef struct TriggerColumns
 	int			marker;			/* 0 without a marker */
 	const char *free_value;
 } TriggerColumns;
-
-/*
- * An UPDATE that moves a row of a partitioned table to another partition
- * runs as a DELETE from the old partition and an INSERT into the new one,
- * and fires the row triggers of both: to the INSERT's, the row would look
- * new, and be charged, and its member checked, as if it were.  So on a
- * partitioned table the trigger also fires on DELETE.  The AFTER triggers
- * of one row's move fire one after the other, the DELETE's first: the
- * DELETE leaves the old row's keys here, and the INSERT that follows
- * takes them and charges only if the move changed the org, prospect or
- * marker, as any UPDATE.  Entries live until that INSERT, or the end of
- * their statement.
- */
-typedef struct MovedRow
-{
-	int			depth;			/* credits_statement_depth() of the UPDATE */
-	char	   *trigger;		/* the trigger's name, the same on every partition */
-	char	   *org;			/* the old row's text of each column, or NULL */
-	char	   *prospect;
-	char	   *marker;
-} MovedRow;
-
-static List *moved_rows = NIL;	/* in TopMemoryContext */
-
-static char *
-copy_text(const char *text)
-{
-	return text ? MemoryContextStrdup(TopMemoryContext, text) : NULL;
-}
-
-static void
-moved_row_free(MovedRow *m)
-{
-	if (m->org)
-		pfree(m->org);
-	if (m->prospect)
-		pfree(m->prospect);
-	if (m->marker)
-		pfree(m->marker);
-	pfree(m->trigger);
-	pfree(m);
-}
-
-/* Whether the row this trigger fires for is leaving or entering a partition */
-static bool
-moving(TriggerData *td)
-{
-	return td->tg_relation->rd_rel->relispartition &&
-		credits_statement_is_update();
-}
-
-/* Takes the row the last DELETE of this trigger left in this statement */
-static MovedRow *
-moved_row_take(TriggerData *td)
-{
-	int			depth = credits_statement_depth();
-	ListCell   *lc;
-
-	foreach(lc, moved_rows)
-	{
-		MovedRow   *m = lfirst(lc);
-
-		if (m->depth == depth && strcmp(m->trigger, td->tg_trigger->tgname) == 0)
-		{
-			moved_rows = foreach_delete_current(moved_rows, lc);
-			return m;
-		}
-	}
-	return NULL;
-}
-
-static void
-moved_row_put(TriggerData *td, char *org, char *prospect, char *marker)
-{
-	MovedRow   *m;
-	MemoryContext old;
-
-	/* one per trigger: an INSERT that never came (another table's) */
-	m = moved_row_take(td);
-	if (m)
-		moved_row_free(m);
-	m = MemoryContextAlloc(TopMemoryContext, sizeof(MovedRow));
-	m->depth = credits_statement_depth();
-	m->trigger = copy_text(td->tg_trigger->tgname);
-	m->org = copy_text(org);
-	m->prospect = copy_text(prospect);
-	m->marker = copy_text(marker);
-	old = MemoryContextSwitchTo(TopMemoryContext);
-	moved_rows = lappend(moved_rows, m);
-	MemoryContextSwitchTo(old);
-}
-
-/* At the end of the statement at depth, or its failure */
-void
-app_forget_moved_rows(int depth)
-{
-	ListCell   *lc;
-
-	foreach(lc, moved_rows)
-	{
-		MovedRow   *m = lfirst(lc);
-
-		if (m->depth >= depth)
-		{
-			moved_rows = foreach_delete_current(moved_rows, lc);
-			moved_row_free(m);
-		}
-	}
-}
 
 static void
 misuse(TriggerData *td, const char *what)
@@ -219,14 +105,9 @@ check_definition(TriggerData *td)
 	const char *detail = gettext_noop("An INSERT or UPDATE that sets a row's org, prospect or marker can unlock a prospect, and a refused charge fails that statement.");
 	const char *hint = gettext_noop("Create it with credits.attach_unlock_trigger().");
 
-	/*
-	 * each message whole, for translators (as report_protected does).
-	 * DELETE is for a partition's moved rows only.
-	 */
+	/* each message whole, for translators (as report_protected does) */
 	if (!TRIGGER_FOR_INSERT(tg->tgtype) || !TRIGGER_FOR_UPDATE(tg->tgtype) ||
-		(TRIGGER_FOR_DELETE(tg->tgtype) &&
-		 !td->tg_relation->rd_rel->relispartition) ||
-		TRIGGER_FOR_TRUNCATE(tg->tgtype))
+		TRIGGER_FOR_DELETE(tg->tgtype) || TRIGGER_FOR_TRUNCATE(tg->tgtype))
 		ereport(ERROR,
 				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
 				 errmsg("trigger \"%s\" on table \"%s\" must fire on INSERT and UPDATE only",
@@ -317,7 +198,6 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	TriggerData *td;
 	TriggerColumns cols;
 	HeapTuple	row;
-	MovedRow   *moved;
 	char	   *marker;
 	char	   *member_text;
 	Datum		org;
@@ -336,36 +216,17 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event))
 		misuse(td, "a FOR EACH ROW trigger");
 	if (!TRIGGER_FIRED_BY_INSERT(td->tg_event) &&
-		!TRIGGER_FIRED_BY_UPDATE(td->tg_event) &&
-		!(TRIGGER_FIRED_BY_DELETE(td->tg_event) &&
-		  td->tg_relation->rd_rel->relispartition))
+		!TRIGGER_FIRED_BY_UPDATE(td->tg_event))
 		misuse(td, "fired by INSERT or UPDATE only");
-	/* a DELETE: the old version of a row that an UPDATE moves, or nothing */
-	if (TRIGGER_FIRED_BY_DELETE(td->tg_event) && !moving(td))
-		return PointerGetDatum(NULL);
 	check_definition(td);
 	resolve_columns(td, &cols);
-	if (TRIGGER_FIRED_BY_DELETE(td->tg_event))
-	{
-		row = td->tg_trigtuple;
-		moved_row_put(td, column_text(td, row, cols.org),
-					  column_text(td, row, cols.prospect),
-					  cols.marker ? column_text(td, row, cols.marker) : NULL);
-		return PointerGetDatum(NULL);
-	}
 
 	row = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
-	moved = TRIGGER_FIRED_BY_INSERT(td->tg_event) && moving(td) ?
-		moved_row_take(td) : NULL;
 
 	/* free uploads are not unlocks */
 	marker = cols.marker ? column_text(td, row, cols.marker) : NULL;
 	if (marker != NULL && strcmp(marker, cols.free_value) == 0)
-	{
-		if (moved)
-			moved_row_free(moved);
 		return PointerGetDatum(NULL);
-	}
 
 	/* an UPDATE charges only if it changes the org, prospect or marker */
 	if (TRIGGER_FIRED_BY_UPDATE(td->tg_event))
@@ -376,17 +237,6 @@ credits_unlock_trigger(PG_FUNCTION_ARGS)
 			same_text(column_text(td, old, cols.prospect), column_text(td, row, cols.prospect)) &&
 			(cols.marker == 0 ||
 			 same_text(column_text(td, old, cols.marker), marker)))
-			return PointerGetDatum(NULL);
-	}
-	else if (moved)
-	{
-		bool		unchanged;
-
-		unchanged = same_text(moved->org, column_text(td, row, cols.org)) &&
-			same_text(moved->prospect, column_text(td, row, cols.prospect)) &&
-			(cols.marker == 0 || same_text(moved->marker, marker));
-		moved_row_free(moved);
-		if (unchanged)
 			return PointerGetDatum(NULL);
 	}
 

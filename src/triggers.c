@@ -467,53 +467,32 @@ credits_executor_start(QueryDesc *queryDesc, int eflags)
 static ExecutorFinish_hook_type prev_executor_finish = NULL;
 static int	statement_depth = 0;
 
-/* Whether that innermost statement is an UPDATE without WITH queries */
-static bool statement_is_update = false;
-
 int
 credits_statement_depth(void)
 {
 	return statement_depth;
 }
 
-/*
- * Whether the AFTER triggers firing now are those of a plain UPDATE (one
- * that can insert rows only by moving them to another partition)
- */
-bool
-credits_statement_is_update(void)
-{
-	return statement_depth > 0 && statement_is_update;
-}
-
 static void
 credits_executor_finish(QueryDesc *queryDesc)
 {
-	bool		outer_is_update = statement_is_update;
-
 	statement_depth++;
-	statement_is_update = queryDesc->operation == CMD_UPDATE &&
-		!queryDesc->plannedstmt->hasModifyingCTE;
 	PG_TRY();
 	{
 		if (prev_executor_finish)
 			prev_executor_finish(queryDesc);
 		else
 			standard_ExecutorFinish(queryDesc);
-		app_forget_moved_rows(statement_depth);
 		org_send_statement_signals(statement_depth);
 	}
 	PG_CATCH();
 	{
-		app_forget_moved_rows(statement_depth);
 		org_drop_statement_signals(statement_depth);
 		statement_depth--;
-		statement_is_update = outer_is_update;
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
 	statement_depth--;
-	statement_is_update = outer_is_update;
 }
 
 void
