@@ -103,6 +103,7 @@ SELECT * FROM verify('h3');
 -- With the library loaded at every session's start (session_preload_libraries,
 -- README, Choices), TRUNCATE of the views is refused with ZC006 even as a
 -- session's first statement (without it, PostgreSQL's 42809 there)
+SELECT count(*) AS unlocks_before FROM unlocks \gset
 SELECT format('ALTER DATABASE %I SET session_preload_libraries = %L',
 			  current_database(), 'credits') AS preload \gset
 :preload;
@@ -116,4 +117,4 @@ SELECT format('ALTER DATABASE %I RESET session_preload_libraries',
 :reset_preload;
 \c
 \i test/helpers.sql
-SELECT count(*) AS unlocks_kept FROM unlocks;
+SELECT count(*) = :unlocks_before AS unlocks_kept FROM unlocks;
