@@ -4,7 +4,7 @@ EXTENSION = credits
 MODULE_big = credits
 OBJS = src/credits.o src/cycle.o src/cycle_core.o src/guc.o src/query.o \
 	src/rows.o src/org.o src/unlock.o src/admin.o src/status.o \
-	src/triggers.o src/apptrigger.o
+	src/signal.o src/triggers.o src/apptrigger.o
 DATA = $(wildcard sql/credits--*.sql)
 
 # Regression tests read test/sql/*.sql; expected output is in expected/.

@@ -6,10 +6,11 @@
  * The SQL-callable functions are spread over one file per responsibility:
  * cycle.c (the credits.cycle type) and cycle_core.c (its server-independent
  * parser and calendar arithmetic), guc.c (the clock), org.c (the org lock,
- * grants, ledger and the low-balance signal), unlock.c (unlocks and
- * refunds), admin.c (grants, adjustments, renewal and expiry), status.c
- * (balances and status), triggers.c (the tables' triggers) and query.c
- * (running statements through SPI).
+ * grants and ledger), signal.c (the low-balance signal), unlock.c (unlocks
+ * and refunds), admin.c (grants, adjustments, renewal and expiry), status.c
+ * (balances and status), triggers.c (the tables' triggers and hooks),
+ * apptrigger.c (the trigger for the app's tables), rows.c (direct reads
+ * and appends of rows) and query.c (running statements through SPI).
  *
  *-------------------------------------------------------------------------
  */

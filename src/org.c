@@ -2,7 +2,7 @@
  *
  * org.c
  *	  The org lock, the per-transaction org cache, usage and plan periods,
- *	  plan grants, grant changes, the ledger and the low-balance signal.
+ *	  plan grants, grant changes and the ledger.
  *
  * Lock order (SPEC section 7): an operation first locks the org's row in
  * credits.orgs FOR NO KEY UPDATE and then writes the org's row in
@@ -29,7 +29,6 @@
 #include "access/xact.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
-#include "commands/async.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
@@ -37,7 +36,6 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
-#include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -50,7 +48,6 @@
 static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
 
-static void low_balance(OrgEntry *o, TimestampTz now, bool notify);
 static void skip_spent_grants(OrgEntry *o);
 static void set_spent_below(OrgEntry *o, int64 spent_below);
 static void member_remove(OrgEntry *o, const char *key);
@@ -244,11 +241,6 @@ static CreditsQuery q_usage_add_key = {
 	" WHERE org = $1 AND member = $2 AND period_start = $3"
 	" RETURNING ctid, used",
 	4, {TEXTOID, TEXTOID, TIMESTAMPTZOID, INT8OID}, NULL
-};
-
-static CreditsQuery q_set_armed = {
-	"UPDATE credits.org_state SET armed = $2 WHERE org = $1",
-	2, {TEXTOID, BOOLOID}, NULL
 };
 
 /* ---------------------------------------------------------------------
@@ -491,6 +483,34 @@ org_read_info(OrgInfo *info, MemoryContext cxt)
 	info->cut_seq = isnull ? -1 : DatumGetInt64(d);
 	d = credits_get(0, 6, &isnull);
 	info->cycle_cut = isnull ? DT_NOBEGIN : DatumGetTimestampTz(d);
+}
+
+/*
+ * Runs what follows as userid, with the search_path the extension's
+ * SECURITY DEFINER functions set (pg_catalog, pg_temp), as fmgr does for
+ * them: for code that acts with the owner's rights outside such a
+ * function (hooks), so that the caller's search_path cannot put its
+ * operators into plans run with those rights.  sec_flags adds to
+ * SECURITY_LOCAL_USERID_CHANGE.  An error restores both, as it ends the
+ * (sub)transaction; otherwise credits_run_as_end does.
+ */
+void
+credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved)
+{
+	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
+	saved->nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	SetUserIdAndSecContext(userid, saved->sec_context |
+						   SECURITY_LOCAL_USERID_CHANGE | sec_flags);
+}
+
+void
+credits_run_as_end(const CreditsIdentity *saved)
+{
+	SetUserIdAndSecContext(saved->userid, saved->sec_context);
+	AtEOXact_GUC(true, saved->nestlevel);
 }
 
 /* ---------------------------------------------------------------------
@@ -1565,7 +1585,7 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 	 * to notify is decided only at the end of the operation, on its
 	 * result.
 	 */
-	low_balance(o, now, false);
+	org_rearm(o, now);
 
 	g = bsearch(&slot, o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
 	if (g == NULL)
@@ -1953,7 +1973,7 @@ ledger_append(Datum org, int64 id, TimestampTz at, const char *kind,
 }
 
 /* ---------------------------------------------------------------------
- * Limits and the low-balance signal
+ * Limits
  * ---------------------------------------------------------------------
  */
 
@@ -1970,49 +1990,6 @@ org_check_total(OrgEntry *o, TimestampTz now, int64 adding)
 				 errdetail("It has " INT64_FORMAT " spendable credits; adding " INT64_FORMAT " would pass the limit of " INT64_FORMAT ".",
 						   left, adding, CREDITS_TOTAL_MAX),
 				 errhint("Add the credits once the organization has spent some.")));
-}
-
-/* NOTIFY credits_low_balance, with only the org, credits left, threshold */
-void
-org_notify_low_balance(const char *org, int64 left, int64 threshold)
-{
-	StringInfoData payload;
-
-	initStringInfo(&payload);
-	appendStringInfoString(&payload, "{\"org\": ");
-	escape_json(&payload, org);
-	appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
-					 ", \"threshold\": " INT64_FORMAT "}",
-					 left, threshold);
-	Async_Notify("credits_low_balance", payload.data);
-	pfree(payload.data);
-}
-
-/*
- * What a new org can spend: the plan credits of the plan period at t (it
- * has no grants, no plan history, no plan restart yet)
- */
-int64
-org_new_spendable(const OrgInfo *info, TimestampTz t)
-{
-	TimestampTz start;
-	TimestampTz end;
-
-	return org_plan_period(info, t, &start, &end) ? info->plan_credits : 0;
-}
-
-/*
- * Whether the INSERT of an org signalled low balance, decided again from
- * the row when the org gets its first state row: the INSERT wrote nothing
- * (SPEC section 3), so its disarming is recorded there.  It is read at
- * created_at, the clock of a plain INSERT; an org a COPY loaded, a
- * restore's, was signalled (or not) where it was created.
- */
-bool
-org_signalled_at_creation(const OrgInfo *info, TimestampTz created_at)
-{
-	return info->has_threshold &&
-		org_new_spendable(info, created_at) <= info->threshold;
 }
 
 /* ZC001, with the next renewal in the hint when there is one */
@@ -2059,221 +2036,4 @@ org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
 				 errdetail("It has " INT64_FORMAT " spendable credits; " INT64_FORMAT " are needed.",
 						   left, needed),
 				 errhint("The plan has no further period: buy one-time credits or renew the contract.")));
-}
-
-/*
- * The low-balance signal (SPEC section 6a), after a write to the org:
- * NOTIFY once when the credits left fall to the threshold, re-arm when
- * they rise above it.
- */
-void
-org_signal(OrgEntry *o, TimestampTz now)
-{
-	low_balance(o, now, true);
-}
-
-/*
- * Charges made by row triggers (the app's, and INSERT into credits.unlocks)
- * are signalled at the end of their statement, on its result: a statement
- * that charges several rows is one operation, and its signal carries what
- * the statement leaves.  Each org is noted with the depth of the statement
- * whose AFTER triggers charged it (credits_statement_depth(), counted by
- * an ExecutorFinish hook); that statement's end sends the signals, or, if
- * it fails, drops them.  Outside any statement's end (a COPY, deferred
- * triggers at commit) the signal goes at once.
- */
-typedef struct DeferredKey
-{
-	char		org[CREDITS_KEY_MAXLEN + 1];
-	int			depth;
-} DeferredKey;
-
-typedef struct DeferredSignal
-{
-	DeferredKey key;			/* hash key */
-	Oid			userid;			/* the rights it was charged with */
-} DeferredSignal;
-
-static HTAB *deferred_signals = NULL;
-static int	deferred_max_depth = 0;	/* no entry is deeper */
-
-void
-org_signal_at_statement_end(OrgEntry *o, TimestampTz now)
-{
-	DeferredKey key;
-	DeferredSignal *d;
-	int			depth = credits_statement_depth();
-
-	if (depth == 0)
-	{
-		org_signal(o, now);
-		return;
-	}
-	if (!o->info.has_threshold)
-		return;
-	if (deferred_signals == NULL)
-	{
-		HASHCTL		ctl;
-
-		ctl.keysize = sizeof(DeferredKey);
-		ctl.entrysize = sizeof(DeferredSignal);
-		ctl.hcxt = TopMemoryContext;
-		deferred_signals = hash_create("credits deferred signals", 64, &ctl,
-									   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	}
-	memset(&key, 0, sizeof(key));
-	strlcpy(key.org, o->org, sizeof(key.org));
-	key.depth = depth;
-	d = hash_search(deferred_signals, &key, HASH_ENTER, NULL);
-	d->userid = GetUserId();
-	deferred_max_depth = Max(deferred_max_depth, depth);
-}
-
-static int
-deferred_order(const void *a, const void *b)
-{
-	return strcmp(((const DeferredSignal *) a)->key.org,
-				  ((const DeferredSignal *) b)->key.org);
-}
-
-/*
- * Takes the orgs noted at depth or deeper out of the table, sorted by key;
- * returns how many.
- */
-static int
-deferred_take(int depth, DeferredSignal **result)
-{
-	HASH_SEQ_STATUS seq;
-	DeferredSignal *d;
-	DeferredSignal *taken;
-	int			n = 0;
-
-	*result = NULL;
-
-	/*
-	 * Every statement the extension runs itself ends here too, deeper than
-	 * any entry: it must cost nothing, however many orgs are noted
-	 */
-	if (deferred_signals == NULL || depth > deferred_max_depth)
-		return 0;
-	taken = palloc(sizeof(DeferredSignal) * hash_get_num_entries(deferred_signals));
-	hash_seq_init(&seq, deferred_signals);
-	while ((d = hash_seq_search(&seq)) != NULL)
-	{
-		if (d->key.depth >= depth)
-			taken[n++] = *d;
-	}
-	for (int i = 0; i < n; i++)
-		hash_search(deferred_signals, &taken[i].key, HASH_REMOVE, NULL);
-	deferred_max_depth = depth - 1;
-
-	/* a statement that noted many orgs leaves no large table behind */
-	if (hash_get_num_entries(deferred_signals) == 0)
-	{
-		hash_destroy(deferred_signals);
-		deferred_signals = NULL;
-		deferred_max_depth = 0;
-	}
-	if (n == 0)
-	{
-		pfree(taken);
-		return 0;
-	}
-	qsort(taken, n, sizeof(DeferredSignal), deferred_order);
-	*result = taken;
-	return n;
-}
-
-/*
- * Runs what follows as userid, with the search_path the extension's
- * SECURITY DEFINER functions set (pg_catalog, pg_temp), as fmgr does for
- * them: for code that acts with the owner's rights outside such a
- * function (hooks), so that the caller's search_path cannot put its
- * operators into plans run with those rights.  sec_flags adds to
- * SECURITY_LOCAL_USERID_CHANGE.  An error restores both, as it ends the
- * (sub)transaction; otherwise credits_run_as_end does.
- */
-void
-credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved)
-{
-	GetUserIdAndSecContext(&saved->userid, &saved->sec_context);
-	saved->nestlevel = NewGUCNestLevel();
-	(void) set_config_option("search_path", "pg_catalog, pg_temp",
-							 PGC_USERSET, PGC_S_SESSION,
-							 GUC_ACTION_SAVE, true, 0, false);
-	SetUserIdAndSecContext(userid, saved->sec_context |
-						   SECURITY_LOCAL_USERID_CHANGE | sec_flags);
-}
-
-void
-credits_run_as_end(const CreditsIdentity *saved)
-{
-	SetUserIdAndSecContext(saved->userid, saved->sec_context);
-	AtEOXact_GUC(true, saved->nestlevel);
-}
-
-/*
- * At the end of a statement at depth: the signals its row triggers noted,
- * sent as the triggers charged, as their SECURITY DEFINER functions run:
- * with the rights of the user they ran as (the statement's user may not
- * write the state rows) and search_path = pg_catalog, pg_temp (the
- * statement's search_path could put an operator of the caller's in the
- * plans that run with those rights)
- */
-void
-org_send_statement_signals(int depth)
-{
-	DeferredSignal *taken;
-	int			n = deferred_take(depth, &taken);
-
-	if (n == 0)
-		return;
-	credits_begin();
-	for (int i = 0; i < n; i++)
-	{
-		CreditsIdentity saved;
-		OrgEntry   *o;
-
-		credits_run_as(taken[i].userid, 0, &saved);
-		o = org_lock(CStringGetTextDatum(taken[i].key.org), false);
-		org_signal(o, org_clock(o));
-		credits_run_as_end(&saved);
-	}
-	credits_end();
-	pfree(taken);
-}
-
-/* A statement at depth failed: its row triggers' signals are not sent */
-void
-org_drop_statement_signals(int depth)
-{
-	DeferredSignal *taken;
-
-	if (deferred_take(depth, &taken) > 0)
-		pfree(taken);
-}
-
-/* org_signal, or only its re-arming part (!notify) in mid-operation */
-static void
-low_balance(OrgEntry *o, TimestampTz now, bool notify)
-{
-	int64		left;
-	Datum		args[2];
-
-	if (!o->info.has_threshold)
-		return;
-	left = org_spendable(o, now);
-	if (notify && left <= o->info.threshold && o->armed)
-	{
-		org_notify_low_balance(o->org, left, o->info.threshold);
-		o->armed = false;
-	}
-	else if (left > o->info.threshold && !o->armed)
-		o->armed = true;
-	else
-		return;
-
-	args[0] = CStringGetTextDatum(o->org);
-	args[1] = BoolGetDatum(o->armed);
-	credits_run(&q_set_armed, args, NULL, false, 1);
 }

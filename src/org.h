@@ -179,7 +179,10 @@ typedef struct CreditsIdentity
 
 extern void credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved);
 extern void credits_run_as_end(const CreditsIdentity *saved);
+
+/* signal.c */
 extern void org_signal(OrgEntry *o, TimestampTz now);
+extern void org_rearm(OrgEntry *o, TimestampTz now);
 extern void org_signal_at_statement_end(OrgEntry *o, TimestampTz now);
 extern void org_send_statement_signals(int depth);
 extern void org_drop_statement_signals(int depth);
