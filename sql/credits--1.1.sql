@@ -858,129 +858,148 @@ COMMENT ON VIEW credits.member_status IS
 -- Invariants
 --
 
+-- The checks of verify(), in PL/pgSQL with custom plans only, so that each
+-- call is planned for the org it is given: one plan for any org ("$1 IS
+-- NULL OR org = $1") can use no index, and verify('acme') would read every
+-- org's rows
+CREATE FUNCTION credits.verify_rows(key text)
+RETURNS TABLE (org text, problem text)
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+SET plan_cache_mode = force_custom_plan
+AS $$
+#variable_conflict use_column
+BEGIN
+	PERFORM credits.check_key($1, 'organization');
+	RETURN QUERY
+	WITH g AS (
+		SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
+	), l AS (
+		SELECT * FROM credits.ledger le WHERE $1 IS NULL OR le.org = $1
+	), sums AS (
+		SELECT l.grant_id,
+			coalesce(sum(l.amount) FILTER (WHERE l.kind = 'grant'), 0) AS granted,
+			sum(l.amount) AS net
+		FROM l GROUP BY l.grant_id
+	), u AS (
+		SELECT * FROM credits.unlock_rows ur WHERE $1 IS NULL OR ur.org = $1
+	)
+	SELECT g.org, format('grant %s has amount %s but its grant entries add up to %s',
+						 g.id, g.amount, coalesce(s.granted, 0))
+	FROM g LEFT JOIN sums s ON s.grant_id = g.id
+	WHERE g.amount <> coalesce(s.granted, 0)
+	UNION ALL
+	SELECT g.org, format('grant %s has %s credits remaining but its ledger entries add up to %s',
+						 g.id, g.remaining, coalesce(s.net, 0))
+	FROM g LEFT JOIN sums s ON s.grant_id = g.id
+	WHERE g.remaining <> coalesce(s.net, 0)
+	UNION ALL
+	SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
+						 g.id, g.remaining, g.amount)
+	FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
+	UNION ALL
+	SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s spent_below mark (%s)',
+						 g.id, g.remaining, st.spent_below)
+	FROM g JOIN credits.org_state st ON st.org = g.org
+	WHERE g.expires_at IS NULL AND g.id < st.spent_below AND g.remaining <> 0
+	UNION ALL
+	SELECT l.org, format('ledger entry %s names grant %s, which %s',
+						 l.id, l.grant_id,
+						 CASE WHEN gr.id IS NULL THEN 'does not exist'
+							  ELSE 'belongs to organization ' || gr.org END)
+	FROM l LEFT JOIN credits.grant_rows gr ON gr.id = l.grant_id
+	WHERE gr.id IS NULL OR gr.org <> l.org
+	UNION ALL
+	SELECT gr.org, format('grant %s has %s rows of credits left instead of one',
+						  gr.id, count(gl.grant_id))
+	FROM credits.grant_rows gr
+	LEFT JOIN credits.grant_left gl ON gl.grant_id = gr.id
+	WHERE $1 IS NULL OR gr.org = $1
+	GROUP BY gr.org, gr.id
+	HAVING count(gl.grant_id) <> 1
+	UNION ALL
+	SELECT NULL, format('credits left are recorded for grant %s, which does not exist',
+						gl.grant_id)
+	FROM credits.grant_left gl
+	WHERE $1 IS NULL
+	  AND NOT EXISTS (SELECT 1 FROM credits.grant_rows gr WHERE gr.id = gl.grant_id)
+	UNION ALL
+	SELECT c.org, format('prospect %s was charged %s times and refunded %s times but is %s',
+						 c.prospect, c.debits, c.refunds,
+						 CASE WHEN c.unlocked THEN 'unlocked' ELSE 'not unlocked' END)
+	FROM (
+		SELECT coalesce(d.org, u.org) AS org, coalesce(d.prospect, u.prospect) AS prospect,
+			coalesce(d.n, 0) AS debits, coalesce(r.n, 0) AS refunds,
+			u.prospect IS NOT NULL AS unlocked
+		FROM (SELECT l.org, l.prospect, count(*) AS n FROM l
+			  WHERE l.kind = 'debit' GROUP BY l.org, l.prospect) d
+		FULL JOIN u ON u.org = d.org AND u.prospect = d.prospect
+		LEFT JOIN (
+			SELECT x.org, x.prospect, count(*) AS n
+			FROM (SELECT l.org, l.prospect FROM l WHERE l.kind = 'refund'
+				  UNION ALL
+				  SELECT gr.org, dl.prospect
+				  FROM credits.grant_rows gr
+				  JOIN credits.ledger dl
+					ON dl.id = CASE WHEN gr.ref ~ '^refund:[0-9]{1,18}$'
+									THEN pg_catalog.substr(gr.ref, 8)::bigint END
+				   AND dl.org = gr.org AND dl.kind = 'debit'
+				  WHERE gr.kind = 'adjustment' AND gr.expires_at IS NOT NULL
+					AND ($1 IS NULL OR gr.org = $1)) x
+			GROUP BY x.org, x.prospect) r
+			ON r.org = coalesce(d.org, u.org) AND r.prospect = coalesce(d.prospect, u.prospect)
+	) c
+	WHERE c.debits - c.refunds <> CASE WHEN c.unlocked THEN 1 ELSE 0 END
+	UNION ALL
+	SELECT us.org, format('member %s has %s usage rows for the period from %s',
+						  us.member, count(*), us.period_start)
+	FROM credits.usage us
+	WHERE $1 IS NULL OR us.org = $1
+	GROUP BY us.org, us.member, us.period_start
+	HAVING count(*) > 1
+	UNION ALL
+	SELECT l.org, format('ledger entry %s of kind %s has amount %s', l.id, l.kind, l.amount)
+	FROM l
+	WHERE (l.kind = 'debit' AND l.amount <> -1)
+	   OR (l.kind IN ('grant', 'refund') AND l.amount < 0)
+	   OR (l.kind IN ('expire', 'adjust') AND l.amount > 0)
+	UNION ALL
+	SELECT l.org, format('expire entry %s of grant %s is dated %s, not at the grant''s expiry %s',
+						 l.id, l.grant_id, l.at, gr.expires_at)
+	FROM l JOIN credits.grants gr ON gr.id = l.grant_id
+	WHERE l.kind = 'expire' AND l.at IS DISTINCT FROM gr.expires_at
+	UNION ALL
+	SELECT u.org, format('unlock of prospect %s has no matching debit (ledger entry %s)',
+						 u.prospect, u.debit_id)
+	FROM u LEFT JOIN credits.ledger d ON d.id = u.debit_id
+	WHERE d.id IS NULL OR d.kind <> 'debit' OR d.org <> u.org
+	   OR d.prospect IS DISTINCT FROM u.prospect
+	UNION ALL
+	SELECT x.org, format('member %s has %s charges recorded for the period from %s but %s unlocks',
+						 x.member, x.used, x.period_start, x.counted)
+	FROM (
+		SELECT coalesce(us.org, c.org) AS org, coalesce(us.member, c.member) AS member,
+			coalesce(us.period_start, c.usage_start) AS period_start,
+			coalesce(us.used, 0) AS used, coalesce(c.n, 0) AS counted
+		FROM (SELECT * FROM credits.usage uu WHERE $1 IS NULL OR uu.org = $1) us
+		FULL JOIN (SELECT u.org, u.member, u.usage_start, count(*) AS n
+				   FROM u GROUP BY u.org, u.member, u.usage_start) c
+			ON c.org = us.org AND c.member = us.member
+			AND c.usage_start = us.period_start
+	) x
+	WHERE x.used <> x.counted
+	ORDER BY 1, 2;
+END
+$$;
+
+REVOKE ALL ON FUNCTION credits.verify_rows(text) FROM PUBLIC;
+
 CREATE FUNCTION credits.verify(org text DEFAULT NULL)
 RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT credits.check_key($1, 'organization');
-WITH g AS (
-	SELECT * FROM credits.grants gr WHERE $1 IS NULL OR gr.org = $1
-), l AS (
-	SELECT * FROM credits.ledger le WHERE $1 IS NULL OR le.org = $1
-), sums AS (
-	SELECT l.grant_id,
-		coalesce(sum(l.amount) FILTER (WHERE l.kind = 'grant'), 0) AS granted,
-		sum(l.amount) AS net
-	FROM l GROUP BY l.grant_id
-), u AS (
-	SELECT * FROM credits.unlock_rows ur WHERE $1 IS NULL OR ur.org = $1
-)
-SELECT g.org, format('grant %s has amount %s but its grant entries add up to %s',
-					 g.id, g.amount, coalesce(s.granted, 0))
-FROM g LEFT JOIN sums s ON s.grant_id = g.id
-WHERE g.amount <> coalesce(s.granted, 0)
-UNION ALL
-SELECT g.org, format('grant %s has %s credits remaining but its ledger entries add up to %s',
-					 g.id, g.remaining, coalesce(s.net, 0))
-FROM g LEFT JOIN sums s ON s.grant_id = g.id
-WHERE g.remaining <> coalesce(s.net, 0)
-UNION ALL
-SELECT g.org, format('grant %s has %s credits remaining, outside 0 .. %s',
-					 g.id, g.remaining, g.amount)
-FROM g WHERE g.remaining < 0 OR g.remaining > g.amount
-UNION ALL
-SELECT g.org, format('grant %s has %s credits remaining but is below the organization''s spent_below mark (%s)',
-					 g.id, g.remaining, st.spent_below)
-FROM g JOIN credits.org_state st ON st.org = g.org
-WHERE g.expires_at IS NULL AND g.id < st.spent_below AND g.remaining <> 0
-UNION ALL
-SELECT l.org, format('ledger entry %s names grant %s, which %s',
-					 l.id, l.grant_id,
-					 CASE WHEN gr.id IS NULL THEN 'does not exist'
-						  ELSE 'belongs to organization ' || gr.org END)
-FROM l LEFT JOIN credits.grant_rows gr ON gr.id = l.grant_id
-WHERE gr.id IS NULL OR gr.org <> l.org
-UNION ALL
-SELECT gr.org, format('grant %s has %s rows of credits left instead of one',
-					  gr.id, count(gl.grant_id))
-FROM credits.grant_rows gr
-LEFT JOIN credits.grant_left gl ON gl.grant_id = gr.id
-WHERE $1 IS NULL OR gr.org = $1
-GROUP BY gr.org, gr.id
-HAVING count(gl.grant_id) <> 1
-UNION ALL
-SELECT NULL, format('credits left are recorded for grant %s, which does not exist',
-					gl.grant_id)
-FROM credits.grant_left gl
-WHERE $1 IS NULL
-  AND NOT EXISTS (SELECT 1 FROM credits.grant_rows gr WHERE gr.id = gl.grant_id)
-UNION ALL
-SELECT c.org, format('prospect %s was charged %s times and refunded %s times but is %s',
-					 c.prospect, c.debits, c.refunds,
-					 CASE WHEN c.unlocked THEN 'unlocked' ELSE 'not unlocked' END)
-FROM (
-	SELECT coalesce(d.org, u.org) AS org, coalesce(d.prospect, u.prospect) AS prospect,
-		coalesce(d.n, 0) AS debits, coalesce(r.n, 0) AS refunds,
-		u.prospect IS NOT NULL AS unlocked
-	FROM (SELECT l.org, l.prospect, count(*) AS n FROM l
-		  WHERE l.kind = 'debit' GROUP BY l.org, l.prospect) d
-	FULL JOIN u ON u.org = d.org AND u.prospect = d.prospect
-	LEFT JOIN (
-		SELECT x.org, x.prospect, count(*) AS n
-		FROM (SELECT l.org, l.prospect FROM l WHERE l.kind = 'refund'
-			  UNION ALL
-			  SELECT gr.org, dl.prospect
-			  FROM credits.grant_rows gr
-			  JOIN credits.ledger dl
-				ON dl.id = CASE WHEN gr.ref ~ '^refund:[0-9]{1,18}$'
-								THEN pg_catalog.substr(gr.ref, 8)::bigint END
-			   AND dl.org = gr.org AND dl.kind = 'debit'
-			  WHERE gr.kind = 'adjustment' AND gr.expires_at IS NOT NULL
-				AND ($1 IS NULL OR gr.org = $1)) x
-		GROUP BY x.org, x.prospect) r
-		ON r.org = coalesce(d.org, u.org) AND r.prospect = coalesce(d.prospect, u.prospect)
-) c
-WHERE c.debits - c.refunds <> CASE WHEN c.unlocked THEN 1 ELSE 0 END
-UNION ALL
-SELECT us.org, format('member %s has %s usage rows for the period from %s',
-					  us.member, count(*), us.period_start)
-FROM credits.usage us
-WHERE $1 IS NULL OR us.org = $1
-GROUP BY us.org, us.member, us.period_start
-HAVING count(*) > 1
-UNION ALL
-SELECT l.org, format('ledger entry %s of kind %s has amount %s', l.id, l.kind, l.amount)
-FROM l
-WHERE (l.kind = 'debit' AND l.amount <> -1)
-   OR (l.kind IN ('grant', 'refund') AND l.amount < 0)
-   OR (l.kind IN ('expire', 'adjust') AND l.amount > 0)
-UNION ALL
-SELECT l.org, format('expire entry %s of grant %s is dated %s, not at the grant''s expiry %s',
-					 l.id, l.grant_id, l.at, gr.expires_at)
-FROM l JOIN credits.grants gr ON gr.id = l.grant_id
-WHERE l.kind = 'expire' AND l.at IS DISTINCT FROM gr.expires_at
-UNION ALL
-SELECT u.org, format('unlock of prospect %s has no matching debit (ledger entry %s)',
-					 u.prospect, u.debit_id)
-FROM u LEFT JOIN credits.ledger d ON d.id = u.debit_id
-WHERE d.id IS NULL OR d.kind <> 'debit' OR d.org <> u.org
-   OR d.prospect IS DISTINCT FROM u.prospect
-UNION ALL
-SELECT x.org, format('member %s has %s charges recorded for the period from %s but %s unlocks',
-					 x.member, x.used, x.period_start, x.counted)
-FROM (
-	SELECT coalesce(us.org, c.org) AS org, coalesce(us.member, c.member) AS member,
-		coalesce(us.period_start, c.usage_start) AS period_start,
-		coalesce(us.used, 0) AS used, coalesce(c.n, 0) AS counted
-	FROM (SELECT * FROM credits.usage uu WHERE $1 IS NULL OR uu.org = $1) us
-	FULL JOIN (SELECT u.org, u.member, u.usage_start, count(*) AS n
-			   FROM u GROUP BY u.org, u.member, u.usage_start) c
-		ON c.org = us.org AND c.member = us.member
-		AND c.usage_start = us.period_start
-) x
-WHERE x.used <> x.counted
-ORDER BY 1, 2
+SELECT * FROM credits.verify_rows($1)
 $$;
 
 COMMENT ON FUNCTION credits.verify(text) IS

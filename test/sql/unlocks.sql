@@ -183,4 +183,17 @@ SELECT prospect, unlocked_at = '2026-01-20T08:30:00Z' AS at_clock
 FROM unlocks WHERE org = 'u5' AND prospect IN ('d', 'e') ORDER BY prospect;
 SET credits.clock = '2026-01-15T10:00:00Z';
 
+-- verify(org) reads only that org's rows, through the indexes (each call is
+-- planned for the org it is given): no table of the extension is scanned
+-- (the transaction's counters may hold earlier transactions' scans not
+-- yet reported: the difference counts)
+BEGIN;
+SET LOCAL enable_seqscan = off;
+SELECT coalesce(sum(seq_scan), 0) AS scans_before FROM pg_stat_xact_user_tables
+WHERE schemaname = 'credits' \gset
+SELECT count(*) AS problems FROM verify('u1');
+SELECT sum(seq_scan) - :scans_before AS tables_scanned FROM pg_stat_xact_user_tables
+WHERE schemaname = 'credits';
+COMMIT;
+
 SELECT * FROM verify();
