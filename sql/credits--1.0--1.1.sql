@@ -85,7 +85,7 @@ REVOKE ALL ON FUNCTION credits.unlocked_at_unset() FROM PUBLIC;
 -- Written as a call of that function, not as the constant: the planner
 -- evaluates the call, which loads the library before the INSERT runs, so
 -- that a session's first INSERT into credits.unlocks passes through the
--- extension's executor hooks (README, Unlocking through credits.unlocks)
+-- extension's executor hooks (README, Choices where the contract is silent)
 ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
 	SET DEFAULT credits.unlocked_at_unset();
 
@@ -553,12 +553,11 @@ CREATE TRIGGER unlock_rows_after AFTER INSERT ON credits.unlock_rows
 	EXECUTE FUNCTION credits.unlock_rows_after();
 
 -- verify(): a refund's grant is told from an adjustment with a ref of the
--- same form by its expiry (adjust() grants never expire); the org's
--- spent_below mark is checked.
--- The checks of verify(), in PL/pgSQL with custom plans only, so that each
--- call is planned for the org it is given: one plan for any org ("$1 IS
--- NULL OR org = $1") can use no index, and verify('acme') would read every
--- org's rows
+-- same form by its expiry (adjust() grants never expire), and the org's
+-- spent_below mark is checked.  The checks move to verify_rows(), in
+-- PL/pgSQL with custom plans only, so that each call is planned for the
+-- org it is given: one plan for any org ("$1 IS NULL OR org = $1") can use
+-- no index, and verify('acme') would read every org's rows
 CREATE FUNCTION credits.verify_rows(key text)
 RETURNS TABLE (org text, problem text)
 LANGUAGE plpgsql STABLE
@@ -691,12 +690,15 @@ $$;
 
 REVOKE ALL ON FUNCTION credits.verify_rows(text) FROM PUBLIC;
 
+COMMENT ON FUNCTION credits.verify_rows(text) IS
+'the checks of verify(), planned for the org of each call (internal)';
+
 CREATE OR REPLACE FUNCTION credits.verify(org text DEFAULT NULL)
 RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT * FROM credits.verify_rows($1)
+SELECT * FROM credits.verify_rows($1) ORDER BY 1, 2
 $$;
 
 -- A TRUNCATE of members also empties what a transaction cached of them
@@ -739,6 +741,30 @@ BEGIN
 				' credits.cycle_in(cstring), credits.cycle_out(credits.cycle),'
 				' credits.cycle_recv(internal), credits.cycle_send(credits.cycle)'
 				' TO %I', r.role_name);
+		END IF;
+	END LOOP;
+END
+$$;
+
+-- Roles given INSERT on credits.unlocks by hand, not through the rights
+-- functions, go on inserting: the view's new default calls
+-- unlocked_at_unset(), which whoever inserts must be able to execute
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN SELECT DISTINCT a.grantee
+			 FROM pg_catalog.pg_class c,
+				  pg_catalog.aclexplode(c.relacl) AS a
+			 WHERE c.oid OPERATOR(pg_catalog.=) 'credits.unlocks'::pg_catalog.regclass
+			   AND a.privilege_type OPERATOR(pg_catalog.=) 'INSERT'
+			   AND a.grantee OPERATOR(pg_catalog.<>) c.relowner
+	LOOP
+		IF r.grantee OPERATOR(pg_catalog.=) 0 THEN
+			GRANT EXECUTE ON FUNCTION credits.unlocked_at_unset() TO PUBLIC;
+		ELSE
+			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION credits.unlocked_at_unset() TO %s',
+									  r.grantee::pg_catalog.regrole);
 		END IF;
 	END LOOP;
 END

@@ -506,7 +506,7 @@ REVOKE ALL ON FUNCTION credits.unlocked_at_unset() FROM PUBLIC;
 -- Written as a call of that function, not as the constant: the planner
 -- evaluates the call, which loads the library before the INSERT runs, so
 -- that a session's first INSERT into credits.unlocks passes through the
--- extension's executor hooks (README, Unlocking through credits.unlocks)
+-- extension's executor hooks (README, Choices where the contract is silent)
 ALTER VIEW credits.unlocks ALTER COLUMN unlocked_at
 	SET DEFAULT credits.unlocked_at_unset();
 
@@ -994,12 +994,15 @@ $$;
 
 REVOKE ALL ON FUNCTION credits.verify_rows(text) FROM PUBLIC;
 
+COMMENT ON FUNCTION credits.verify_rows(text) IS
+'the checks of verify(), planned for the org of each call (internal)';
+
 CREATE FUNCTION credits.verify(org text DEFAULT NULL)
 RETURNS TABLE (org text, problem text)
 LANGUAGE sql STABLE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT * FROM credits.verify_rows($1)
+SELECT * FROM credits.verify_rows($1) ORDER BY 1, 2
 $$;
 
 COMMENT ON FUNCTION credits.verify(text) IS

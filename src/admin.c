@@ -22,6 +22,9 @@
 
 #include "org.h"
 
+static void report_key_reused(const char *what, const char *key,
+							  const char *detail) pg_attribute_noreturn();
+
 /* Orgs read per page by renew_due and expire_due */
 #define ORG_PAGE	500
 
@@ -117,9 +120,6 @@ check_expiry(TimestampTz expires_at, TimestampTz now)
 						   pstrdup(timestamptz_to_str(now))),
 				 errhint("Pass NULL for credits that never expire.")));
 }
-
-static void report_key_reused(const char *what, const char *key,
-							  const char *detail) pg_attribute_noreturn();
 
 static void
 report_key_reused(const char *what, const char *key, const char *detail)

@@ -35,6 +35,12 @@
 #include "credits.h"
 #include "cycle_core.h"
 
+static void report_bad_input(const char *str, CycleStatus status,
+							 const char *detail) pg_attribute_noreturn();
+static void report_unknown_zone(const char *zone) pg_attribute_noreturn();
+static void report_out_of_range(const CycleParts *parts)
+								pg_attribute_noreturn();
+
 /* One entry of the zone-name table: upper-cased name -> name as listed */
 typedef struct ZoneName
 {
@@ -333,9 +339,6 @@ status_errcode(CycleStatus status)
 #define ZONE_HINT "Use a time zone name from pg_timezone_names in Area/Location form, such as \"Europe/Stockholm\"."
 
 /* Reports a rejected text input */
-static void report_bad_input(const char *str, CycleStatus status,
-							 const char *detail) pg_attribute_noreturn();
-
 static void
 report_bad_input(const char *str, CycleStatus status, const char *detail)
 {
@@ -357,8 +360,6 @@ report_bad_input(const char *str, CycleStatus status, const char *detail)
 				 status == CYCLE_BAD_ZONE ? errhint(ZONE_HINT) : 0));
 }
 
-static void report_unknown_zone(const char *zone) pg_attribute_noreturn();
-
 static void
 report_unknown_zone(const char *zone)
 {
@@ -371,9 +372,6 @@ report_unknown_zone(const char *zone)
 			 errdetail("%s", detail),
 			 errhint(ZONE_HINT)));
 }
-
-static void report_out_of_range(const CycleParts *parts)
-								pg_attribute_noreturn();
 
 static void
 report_out_of_range(const CycleParts *parts)

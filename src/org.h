@@ -179,6 +179,9 @@ typedef struct CreditsIdentity
 
 extern void credits_run_as(Oid userid, int sec_flags, CreditsIdentity *saved);
 extern void credits_run_as_end(const CreditsIdentity *saved);
+extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
+								  int64 left, int64 needed) pg_attribute_noreturn();
+extern TimestampTz timestamptz_or_noend(Datum d, bool isnull);
 
 /* signal.c */
 extern void org_signal(OrgEntry *o, TimestampTz now);
@@ -186,14 +189,12 @@ extern void org_rearm(OrgEntry *o, TimestampTz now);
 extern void org_signal_at_statement_end(OrgEntry *o, TimestampTz now);
 extern void org_send_statement_signals(int depth);
 extern void org_drop_statement_signals(int depth);
-extern int	credits_statement_depth(void);
 extern void org_notify_low_balance(const char *org, int64 left, int64 threshold);
 extern int64 org_new_spendable(const OrgInfo *info, TimestampTz t);
 extern bool org_signalled_at_creation(const OrgInfo *info, TimestampTz created_at);
-extern void org_report_no_credits(OrgEntry *o, TimestampTz now,
-								  int64 left, int64 needed) pg_attribute_noreturn();
 
-extern TimestampTz timestamptz_or_noend(Datum d, bool isnull);
+/* triggers.c */
+extern int	credits_statement_depth(void);
 
 /* unlock.c */
 extern bool unlock_prospect(Datum org, Datum member, bool member_null,

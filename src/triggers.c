@@ -44,6 +44,9 @@
 
 #include "org.h"
 
+static void report_history(const char *what, const char *detail,
+						   const char *hint) pg_attribute_noreturn();
+
 static CreditsQuery q_has_history = {
 	"SELECT EXISTS (SELECT 1 FROM credits.ledger WHERE org = $1)"
 	"    OR EXISTS (SELECT 1 FROM credits.grant_rows WHERE org = $1)"
@@ -204,9 +207,6 @@ text_changed(TriggerData *td, const char *name)
 		return n1 != n2;
 	return !DatumGetBool(DirectFunctionCall2Coll(texteq, C_COLLATION_OID, a, b));
 }
-
-static void report_history(const char *what, const char *detail,
-						   const char *hint) pg_attribute_noreturn();
 
 static void
 report_history(const char *what, const char *detail, const char *hint)

@@ -43,6 +43,15 @@
 #include "org.h"
 #include "rows.h"
 
+static void report_frozen(OrgEntry *o) pg_attribute_noreturn();
+static void report_member(OrgEntry *o, MemberSlot *m, bool member_null)
+						  pg_attribute_noreturn();
+static void report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end,
+						 int64 needed) pg_attribute_noreturn();
+static void report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now,
+						   TimestampTz uend, int64 left, int64 needed)
+						   pg_attribute_noreturn();
+
 /* Rows per heap write in unlock_many */
 #define UNLOCK_BATCH	1000
 
@@ -78,8 +87,6 @@ static CreditsQuery q_unlock_delete = {
  * ---------------------------------------------------------------------
  */
 
-static void report_frozen(OrgEntry *o) pg_attribute_noreturn();
-
 static void
 report_frozen(OrgEntry *o)
 {
@@ -94,9 +101,6 @@ report_frozen(OrgEntry *o)
  * ZC004.  A NULL member comes only from a row (SPEC section 6): the
  * functions refuse a NULL member argument with 22004 before anything.
  */
-static void report_member(OrgEntry *o, MemberSlot *m, bool member_null)
-						  pg_attribute_noreturn();
-
 static void
 report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 {
@@ -120,9 +124,6 @@ report_member(OrgEntry *o, MemberSlot *m, bool member_null)
 			 errdetail("Only active members spend credits."),
 			 errhint("Set active = true in credits.members to let the member spend again.")));
 }
-
-static void report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end,
-						 int64 needed) pg_attribute_noreturn();
 
 static void
 report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
@@ -227,10 +228,6 @@ charge_unlock(OrgEntry *o, MemberSlot *m, Datum member, Datum prospect,
 }
 
 /* Raises the error for a charge the allowance refused */
-static void report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now,
-						   TimestampTz uend, int64 left, int64 needed)
-						   pg_attribute_noreturn();
-
 static void
 report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now, TimestampTz uend,
 			   int64 left, int64 needed)
