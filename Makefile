@@ -28,6 +28,11 @@ PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter
 ifdef WERROR
 PG_CFLAGS += -Werror
 endif
+# make ASSERT=1: a library whose Assert()s are checked, although Debian's
+# server is a release build (scripts/run-tests runs the suites with it too)
+ifdef ASSERT
+PG_CPPFLAGS += -DUSE_ASSERT_CHECKING
+endif
 
 EXTRA_CLEAN = results/ regression.diffs regression.out output_iso/
 
