@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 #
-# A model check of the spending rules: random operations (unlocks, batches,
+# A model check of the spending rules: random operations (unlocks by
+# function, batch, INSERT into credits.unlocks and an app table's trigger;
 # refunds, purchases, referrals, adjustments, revocations, plan and cycle
 # changes, limits, deactivations, freezes, renewal, expiry) on three orgs,
 # with credits.clock moving forward by minutes or weeks.  After every
@@ -16,7 +17,17 @@
 #     restart) until now, as the model records them; a plan grant holds it;
 #   - an unlock charges one credit exactly when the prospect was not
 #     unlocked, from the first grant in consumption order, and never
-#     past the member's limit; a refund gives one back.
+#     past the member's limit;
+#   - unlock_many: a row per distinct prospect in input order; the new
+#     ones paid all or none (with SPEC's error, leaving no trace), or with
+#     partial in input order while credits and the limit last, the rest
+#     with reason 'limit' or 'credits';
+#   - INSERT into credits.unlocks (ON CONFLICT DO NOTHING) and into an app
+#     table with the trigger charge each new prospect once, or fail and
+#     leave nothing;
+#   - a refund returns the credit to the debited grant if it is spendable
+#     at the clock, else to a new 1-credit adjustment grant, ref
+#     refund:<debit id>, ending with the usage period.
 # Errors other than the refusals SPEC lists fail the run.
 #
 #   test/model/model.py seed steps   (libpq's PG* variables name the
@@ -69,18 +80,140 @@ for o in orgs:
         q("INSERT INTO credits.members (org, member, period_limit) VALUES (%s, %s, %s)",
           (o, m, rnd.choice([None, None, 2, 5, 20])))
 prospects = ['p%d' % i for i in range(60)]
+q("CREATE TABLE model_app (org_id text, member_id text, prospect_id text)")
+q("SELECT credits.attach_unlock_trigger('model_app', 'org_id', 'member_id', 'prospect_id')")
 refno = [0]
 
 def newref():
     refno[0] += 1
     return 'r%d-%d' % (seed, refno[0])
 
+def unlocked(o):
+    return set(x[0] for x in q("SELECT prospect FROM credits.unlocks WHERE org = %s", (o,)))
+
+def can_pay(o, m):
+    """credits spendable now, and what the member may still use (None: no cap)"""
+    lim, used = q("SELECT period_limit, used_this_period FROM credits.member_status "
+                  "WHERE org = %s AND member = %s", (o, m))[0]
+    return (q1("SELECT credits.balance(%s)", (o,)),
+            None if lim is None else max(0, lim - used))
+
+def blocked(o, m):
+    """what refuses any charge for member m: ZC008 or ZC004, or None"""
+    if q1("SELECT frozen FROM credits.orgs WHERE org = %s", (o,)):
+        return 'ZC008'
+    if not q1("SELECT active FROM credits.members WHERE org = %s AND member = %s", (o, m)):
+        return 'ZC004'
+    return None
+
+def batch(o, m):
+    """unlock_many: one row per distinct prospect in input order; new ones
+    paid all or none, or (partial) in input order while credits and the
+    member's limit last"""
+    ps = [rnd.choice(prospects) for _ in range(rnd.randint(1, 6))]
+    partial = rnd.random() < 0.5
+    had = unlocked(o)
+    left, room = can_pay(o, m)
+    stop = blocked(o, m)
+    distinct = list(dict.fromkeys(ps))
+    new = [p for p in distinct if p not in had]
+    payable = len(new) if room is None else min(len(new), room)
+    payable = min(payable, left)
+    try:
+        res = q("SELECT prospect, charged, unlocked, reason FROM credits.unlock_many(%s, %s, %s, %s)",
+                (o, m, ps, partial))
+    except psycopg2.Error as e:
+        assert new, ('error with nothing to pay', e.pgcode)
+        want = stop or (('ZC002' if room is not None and room < len(new) else 'ZC001')
+                        if not partial else None)
+        assert e.pgcode == want, ('unlock_many error', e.pgcode, want, left, room, len(new), partial)
+        assert unlocked(o) == had and can_pay(o, m)[0] == left, 'a refused batch left a trace'
+        raise
+    assert not (new and stop), ('charged despite', stop)
+    assert [r[0] for r in res] == distinct, ('rows', res, distinct)
+    if not partial:
+        assert payable == len(new), ('all or none', payable, len(new))
+    paid = new[:payable]
+    for (p, charged, unl, reason) in res:
+        assert charged == (p in paid), ('charged', p, charged, paid)
+        assert unl == (p in had or p in paid), ('unlocked', p, unl)
+        if unl:
+            assert reason is None, ('reason', p, reason)
+        elif room is not None and room < left:
+            assert reason == 'limit', ('reason', p, reason, room, left)
+        elif room is None or left < room:
+            assert reason == 'credits', ('reason', p, reason, room, left)
+    assert unlocked(o) == had | set(paid)
+    assert q1("SELECT credits.balance(%s)", (o,)) == left - len(paid)
+    return 'unlock_many'
+
+def rows(o, m):
+    """INSERT INTO credits.unlocks ... ON CONFLICT DO NOTHING, or rows of an
+    app table with the trigger: each new prospect charged once, or the
+    statement fails and leaves nothing"""
+    ps = [rnd.choice(prospects) for _ in range(rnd.randint(1, 4))]
+    had = unlocked(o)
+    left, room = can_pay(o, m)
+    new = set(ps) - had
+    via = rnd.choice(['unlocks', 'app'])
+    values = ', '.join(cur.mogrify('(%s, %s, %s)', (o, m, p)).decode() for p in ps)
+    try:
+        if via == 'unlocks':
+            q("INSERT INTO credits.unlocks (org, member, prospect) VALUES " + values +
+              " ON CONFLICT DO NOTHING")
+        else:
+            q("INSERT INTO model_app (org_id, member_id, prospect_id) VALUES " + values)
+    except psycopg2.Error as e:
+        assert new, ('error with nothing to pay', e.pgcode)
+        assert unlocked(o) == had and can_pay(o, m)[0] == left, 'a refused statement left a trace'
+        raise
+    assert unlocked(o) == had | new, ('rows unlocked', via)
+    assert q1("SELECT credits.balance(%s)", (o,)) == left - len(new), ('rows charged', via)
+    assert room is None or len(new) <= room, ('past the limit', via, room, len(new))
+    return 'rows ' + via
+
+def refund(o):
+    """the credit goes back to the debited grant if it is spendable at the
+    clock, else to a new 1-credit adjustment grant ending with the usage
+    period (ref refund:<debit id>)"""
+    ps = q("SELECT u.prospect, l.id, l.grant_id FROM credits.unlocks u "
+           "JOIN credits.ledger l ON l.org = u.org AND l.prospect = u.prospect AND l.kind = 'debit' "
+           "WHERE u.org = %s ORDER BY l.id", (o,))
+    if not ps:
+        return 'refund'
+    last = {}
+    for (p, debit, g) in ps:
+        last[p] = (debit, g)
+    p = rnd.choice(sorted(last))
+    debit, g = last[p]
+    back = q1("SELECT count(*) FROM credits.grants WHERE id = %s "
+              "AND (kind <> 'plan' OR starts_at <= credits.clock()) "
+              "AND (expires_at IS NULL OR credits.clock() < expires_at)", (g,)) == 1
+    before = q1("SELECT credits.balance(%s)", (o,))
+    assert q1("SELECT credits.refund(%s, %s)", (o, p)) is True
+    assert q1("SELECT credits.balance(%s)", (o,)) == before + 1, 'refund'
+    assert p not in unlocked(o)
+    # the refund's own entry: a 'refund' on the debited grant, or the
+    # 'grant' entry of a new adjustment grant
+    kind, rg = q("SELECT kind, grant_id FROM credits.ledger WHERE org = %s "
+                 "ORDER BY id DESC LIMIT 1", (o,))[0]
+    if back:
+        assert (kind, rg) == ('refund', g), ('refund to its grant', kind, rg, g)
+    else:
+        gk, ref, exp, amount = q("SELECT kind, ref, expires_at, amount FROM credits.grants "
+                                 "WHERE id = %s", (rg,))[0]
+        period = q1("SELECT period FROM credits.org_status WHERE org = %s", (o,))
+        assert (kind, gk, ref, exp, amount) == ('grant', 'adjustment', 'refund:%d' % debit,
+                                                period.upper, 1), \
+            ('refund grant', kind, gk, ref, exp, amount, debit, period)
+    return 'refund'
+
 def op():
     global clock
     o = rnd.choice(orgs)
     m = rnd.choice(members)
     k = rnd.random()
-    if k < 0.30:
+    if k < 0.28:
         p = rnd.choice(prospects)
         before = q1("SELECT credits.balance(%s)", (o,))
         was = q1("SELECT credits.is_unlocked(%s, %s)", (o, p))
@@ -110,19 +243,12 @@ def op():
         else:
             assert after == before, ('free', before, after)
         return 'unlock'
-    if k < 0.40:
-        ps = rnd.sample(prospects, rnd.randint(1, 6))
-        q("SELECT * FROM credits.unlock_many(%s, %s, %s, %s)", (o, m, ps, rnd.random() < 0.5))
-        return 'unlock_many'
-    if k < 0.50:
-        ps = q("SELECT prospect FROM credits.unlocks WHERE org = %s", (o,))
-        if ps:
-            p = rnd.choice(ps)[0]
-            before = q1("SELECT credits.balance(%s)", (o,))
-            assert q1("SELECT credits.refund(%s, %s)", (o, p)) is True
-            after = q1("SELECT credits.balance(%s)", (o,))
-            assert after == before + 1, ('refund', before, after)
-        return 'refund'
+    if k < 0.38:
+        return batch(o, m)
+    if k < 0.44:
+        return rows(o, m)
+    if k < 0.52:
+        return refund(o)
     if k < 0.56:
         exp = None if rnd.random() < 0.5 else clock + dt.timedelta(days=rnd.randint(1, 90))
         q("SELECT credits.grant_one_time(%s, %s, %s, %s)", (o, newref(), rnd.randint(1, 8), exp))
