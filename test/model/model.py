@@ -27,7 +27,9 @@
 #     leave nothing;
 #   - a refund returns the credit to the debited grant if it is spendable
 #     at the clock, else to a new 1-credit adjustment grant, ref
-#     refund:<debit id>, ending with the usage period.
+#     refund:<debit id>, ending with the usage period;
+#   - expire_due() leaves no credits in expired grants, renew_due() no org
+#     without its current plan grant, and neither finds work a second time.
 # Errors other than the refusals SPEC lists fail the run.
 #
 #   test/model/model.py seed steps   (libpq's PG* variables name the
@@ -295,10 +297,22 @@ def op():
         q("UPDATE credits.orgs SET frozen = %s WHERE org = %s", (rnd.random() < 0.2, o))
         return 'frozen'
     if k < 0.83:
-        q("SELECT credits.expire_due()")
+        n = q1("SELECT credits.expire_due()")
+        # nothing left in an expired grant; each expiry written once, dated
+        # at the grant's expiry (verify() checks the dates)
+        assert q1("SELECT count(*) FROM credits.grants WHERE expires_at <= credits.clock() "
+                  "AND remaining > 0") == 0, 'expired credits left after expire_due()'
+        assert q1("SELECT credits.expire_due()") == 0, ('expire_due() twice', n)
         return 'expire_due'
     if k < 0.85:
         q("SELECT credits.renew_due()")
+        # every org in a plan period with credits to give has its grant
+        missing = q("SELECT s.org FROM credits.org_status s WHERE s.plan_period IS NOT NULL "
+                    "AND s.plan_credits > 0 AND NOT EXISTS (SELECT 1 FROM credits.grants g "
+                    "WHERE g.org = s.org AND g.kind = 'plan' "
+                    "AND g.starts_at = lower(s.plan_period) AND g.expires_at > g.starts_at)")
+        assert not missing, ('renew_due() left out', missing)
+        assert q1("SELECT credits.renew_due()") == 0, 'renew_due() twice'
         return 'renew_due'
     # the clock moves forward
     clock += rnd.choice([dt.timedelta(minutes=rnd.randint(1, 600)),
