@@ -3,7 +3,8 @@
 # A model check of the spending rules: random operations (unlocks by
 # function, batch, INSERT into credits.unlocks and an app table's trigger;
 # refunds, purchases, referrals, adjustments, revocations, plan and cycle
-# changes, limits, deactivations, freezes, renewal, expiry) on three orgs,
+# changes, limits, deactivations, members leaving and coming back, freezes,
+# renewal, expiry) on three orgs,
 # with credits.clock moving forward by minutes or weeks.  After every
 # operation it checks, against the tables and a model of its own:
 #   - verify() finds nothing;
@@ -95,8 +96,9 @@ def unlocked(o):
 
 def can_pay(o, m):
     """credits spendable now, and what the member may still use (None: no cap)"""
-    lim, used = q("SELECT period_limit, used_this_period FROM credits.member_status "
-                  "WHERE org = %s AND member = %s", (o, m))[0]
+    r = q("SELECT period_limit, used_this_period FROM credits.member_status "
+          "WHERE org = %s AND member = %s", (o, m))
+    lim, used = r[0] if r else (None, 0)     # a member who left: blocked() says ZC004
     return (q1("SELECT credits.balance(%s)", (o,)),
             None if lim is None else max(0, lim - used))
 
@@ -290,9 +292,18 @@ def op():
         q("UPDATE credits.members SET period_limit = %s WHERE org = %s AND member = %s",
           (rnd.choice([None, 0, 1, 3, 10]), o, m))
         return 'limit'
-    if k < 0.78:
+    if k < 0.77:
         q("UPDATE credits.members SET active = NOT active WHERE org = %s AND member = %s", (o, m))
         return 'active'
+    if k < 0.78:
+        # a member leaves, or comes back under the same key: history keeps
+        # the key, and a returning member's usage this period counts again
+        if q1("SELECT count(*) FROM credits.members WHERE org = %s AND member = %s", (o, m)):
+            q("DELETE FROM credits.members WHERE org = %s AND member = %s", (o, m))
+        else:
+            q("INSERT INTO credits.members (org, member, period_limit) VALUES (%s, %s, %s)",
+              (o, m, rnd.choice([None, 3, 10])))
+        return 'member'
     if k < 0.80:
         q("UPDATE credits.orgs SET frozen = %s WHERE org = %s", (rnd.random() < 0.2, o))
         return 'frozen'
