@@ -1576,20 +1576,16 @@ org_add_grant(OrgEntry *o, const char *kind, int64 amount,
 				  (Datum) 0, true, (Datum) 0, true, ref, ref_null,
 				  note, note_null);
 
-	(void) insert_slot(o, &slot);
+	g = insert_slot(o, &slot);
 
 	/*
 	 * New credits may lift the org above its low-balance threshold: re-arm
 	 * now, so that a spend later in the same operation that falls below it
 	 * again is signalled (a renewal and a big unlock_many, say).  Whether
 	 * to notify is decided only at the end of the operation, on its
-	 * result.
+	 * result.  Re-arming only reads the grants, so g stays valid.
 	 */
 	org_rearm(o, now);
-
-	g = bsearch(&slot, o->grants, o->ngrants, sizeof(GrantSlot), grant_order);
-	if (g == NULL)
-		elog(ERROR, "grant " INT64_FORMAT " vanished from the cache", slot.id);
 	return g;
 }
 
