@@ -711,6 +711,16 @@ REVOKE ALL ON FUNCTION credits.members_truncate() FROM PUBLIC;
 CREATE TRIGGER members_truncate BEFORE TRUNCATE ON credits.members
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.members_truncate();
 
+-- TRUNCATE of the internal tables, whose records the ledger does not repeat
+CREATE TRIGGER usage_protect_truncate BEFORE TRUNCATE ON credits.usage
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER org_state_protect_truncate BEFORE TRUNCATE ON credits.org_state
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER plan_changes_protect_truncate BEFORE TRUNCATE ON credits.plan_changes
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER requests_protect_truncate BEFORE TRUNCATE ON credits.requests
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+
 REVOKE ALL ON FUNCTION credits.apply_rights(name, text),
 	credits.grant_app_rights(regrole), credits.grant_admin_rights(regrole) FROM PUBLIC;
 -- Nothing is granted to PUBLIC, types included (SPEC section 7)

@@ -1092,6 +1092,17 @@ CREATE TRIGGER unlock_rows_protect BEFORE UPDATE OR DELETE ON credits.unlock_row
 	FOR EACH ROW EXECUTE FUNCTION credits.protect('internal');
 CREATE TRIGGER unlock_rows_protect_truncate BEFORE TRUNCATE ON credits.unlock_rows
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+-- The internal tables hold records the ledger does not repeat (usage,
+-- plan history, restarts, idempotency keys): a TRUNCATE, say by a script
+-- that empties every table of the schema, would lose them silently
+CREATE TRIGGER usage_protect_truncate BEFORE TRUNCATE ON credits.usage
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER org_state_protect_truncate BEFORE TRUNCATE ON credits.org_state
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER plan_changes_protect_truncate BEFORE TRUNCATE ON credits.plan_changes
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
+CREATE TRIGGER requests_protect_truncate BEFORE TRUNCATE ON credits.requests
+	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
 -- Only rows inserted through the view are charged by these triggers: the
 -- extension's own inserts (and restored rows) carry their ledger id.
 CREATE TRIGGER unlock_rows_before BEFORE INSERT ON credits.unlock_rows

@@ -253,6 +253,15 @@ report_protected(const char *table, ProtectedAction action)
 		detail = gettext_noop("Unlocks change only through the extension's functions.");
 		hint = gettext_noop("Use credits.refund() to undo an unlock.");
 	}
+	else if (strcmp(table, "usage") == 0 || strcmp(table, "org_state") == 0 ||
+			 strcmp(table, "plan_changes") == 0 ||
+			 strcmp(table, "requests") == 0)
+	{
+		/* internal tables: only TRUNCATE is refused (see the script) */
+		name = psprintf("credits.%s", table);
+		detail = gettext_noop("The table holds the extension's own records (usage, plan history, idempotency keys), which its functions keep in step with the ledger.");
+		hint = gettext_noop("Delete an organization without history with credits.delete_org().");
+	}
 	else
 	{
 		name = "credits.grants";

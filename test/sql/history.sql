@@ -29,6 +29,25 @@ SELECT pg_temp.err(sql) FROM (VALUES
 ) v(sql);
 SELECT * FROM verify();
 
+-- The internal tables hold what the ledger does not repeat (usage, plan
+-- history and restarts, idempotency keys): TRUNCATE, say by a script that
+-- empties each table of the schema, is refused too, and the rows stay
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('ht', 'R/2026-01-01/P1M', 5);
+INSERT INTO members (org, member) VALUES ('ht', 'alice');
+SELECT unlock('ht', 'alice', 'p1'), adjust('ht', 'fix-1', 3, 'support');
+UPDATE orgs SET plan_credits = 6 WHERE org = 'ht';
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$TRUNCATE credits.usage$$),
+	($$TRUNCATE credits.org_state$$),
+	($$TRUNCATE credits.plan_changes$$),
+	($$TRUNCATE credits.requests$$)
+) v(sql);
+SELECT (SELECT count(*) FROM usage WHERE org = 'ht') AS usage,
+	(SELECT count(*) FROM org_state WHERE org = 'ht') AS org_state,
+	(SELECT count(*) FROM plan_changes WHERE org = 'ht') AS plan_changes,
+	(SELECT count(*) FROM requests WHERE org = 'ht') AS requests;
+SELECT * FROM verify();
+
 -- Damage done behind the triggers' back is reported
 SET session_replication_role = replica;
 UPDATE grant_left SET remaining = remaining + 2
