@@ -27,6 +27,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_enum.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -36,6 +37,8 @@
 #include "utils/datum.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
@@ -47,6 +50,20 @@
 /* Locked orgs of the current transaction, in cache_context */
 static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
+
+/*
+ * The tables the cache holds rows of, as they were when it was made.  A
+ * relcache invalidation of one of them (DROP EXTENSION and CREATE
+ * EXTENSION in one transaction, an ALTER TABLE) marks the cache stale,
+ * and the next operation starts over from the tables.
+ */
+static const char *const cache_table_names[] = {
+	"orgs", "members", "org_state", "grant_rows", "grant_left", "usage",
+	"plan_changes"
+};
+#define CACHE_TABLES ((int) lengthof(cache_table_names))
+static Oid	cache_tables[CACHE_TABLES];
+static bool cache_stale = false;
 
 static void skip_spent_grants(OrgEntry *o);
 static void set_spent_below(OrgEntry *o, int64 spent_below);
@@ -260,6 +277,28 @@ org_forget_all(void)
 		MemoryContextDelete(cache_context);
 	cache_context = NULL;
 	org_cache = NULL;
+	cache_stale = false;
+}
+
+/*
+ * Relcache callback.  It may run in the middle of an operation, which
+ * holds pointers into the cache, so it only marks the cache; credits_begin
+ * drops it.  An invalidation that only refreshes a table's statistics
+ * (VACUUM, ANALYZE) marks it too, which costs a re-read and nothing else.
+ */
+static void
+org_relcache_callback(Datum arg, Oid relid)
+{
+	if (org_cache == NULL)
+		return;
+	for (int i = 0; i < CACHE_TABLES; i++)
+	{
+		if (!OidIsValid(relid) || cache_tables[i] == relid)
+		{
+			cache_stale = true;
+			return;
+		}
+	}
 }
 
 static void
@@ -275,6 +314,7 @@ org_xact_callback(XactEvent event, void *arg)
 			/* the memory goes with TopTransactionContext */
 			cache_context = NULL;
 			org_cache = NULL;
+			cache_stale = false;
 			protected_writes = false;
 			op_depth = 0;
 			cache_subid = InvalidSubTransactionId;
@@ -357,7 +397,8 @@ credits_begin(void)
 	 * charges very many orgs starts over rather than keep them all (their
 	 * locks are kept to commit all the same)
 	 */
-	if (org_cache != NULL && hash_get_num_entries(org_cache) >= ORG_CACHE_MAX)
+	if (org_cache != NULL &&
+		(cache_stale || hash_get_num_entries(org_cache) >= ORG_CACHE_MAX))
 		org_forget_all();
 	credits_begin_nested();
 }
@@ -409,6 +450,7 @@ credits_org_init(void)
 {
 	RegisterXactCallback(org_xact_callback, NULL);
 	RegisterSubXactCallback(org_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(org_relcache_callback, (Datum) 0);
 }
 
 void
@@ -599,6 +641,12 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		ctl.hcxt = cache_context;
 		org_cache = hash_create("credits locked orgs", 16, &ctl,
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		{
+			Oid			nsp = get_namespace_oid("credits", false);
+
+			for (int i = 0; i < CACHE_TABLES; i++)
+				cache_tables[i] = get_relname_relid(cache_table_names[i], nsp);
+		}
 	}
 	org_read_info(&info, cache_context);
 	if (!org_state_touch(org, &armed, &info.cycle_cut, &info.cut_seq,

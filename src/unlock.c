@@ -59,6 +59,8 @@ static void report_refused(OrgEntry *o, MemberSlot *m, TimestampTz now,
 static HTAB *pending_charges = NULL;
 static LocalTransactionId pending_lxid = InvalidLocalTransactionId;
 
+static bool unlock_charge_pending(int64 debit_id);
+
 static CreditsQuery q_is_unlocked = {
 	"SELECT EXISTS (SELECT 1 FROM credits.orgs WHERE org = $1),"
 	"       EXISTS (SELECT 1 FROM credits.unlock_rows"
@@ -601,7 +603,15 @@ credits_unlock_many(PG_FUNCTION_ARGS)
 				 errmsg("prospects must be a one-dimensional array"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(input)),
 				 errhint("Pass the prospects as a flat array of text.")));
-	InitMaterializedSRF(fcinfo, 0);
+	/*
+	 * The result type is fixed: the descriptor the executor expects saves
+	 * building it from the catalog, whose scratch memory would last until
+	 * the end of the query (a call per row of a join)
+	 */
+	InitMaterializedSRF(fcinfo,
+						rsinfo != NULL && IsA(rsinfo, ReturnSetInfo) &&
+						rsinfo->expectedDesc != NULL ?
+						MAT_SRF_USE_EXPECTED_DESC : 0);
 
 	/* distinct prospects, in input order of first appearance */
 	nitems = distinct_prospects(input, &items);
@@ -796,6 +806,18 @@ credits_refund(PG_FUNCTION_ARGS)
 	/* the credit comes back: the org's total stays within its limit */
 	org_check_total(o, now, 1);
 
+	/*
+	 * An INSERT INTO credits.unlocks charges its rows at its end: a refund
+	 * in the same statement (a WITH query) would delete a row about to be
+	 * charged
+	 */
+	if (unlock_charge_pending(debit_id))
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("cannot refund prospect \"%s\" in the statement that unlocks it",
+						TextDatumGetCString(prospect)),
+				 errdetail("The INSERT INTO credits.unlocks that unlocks it charges at the end of its statement."),
+				 errhint("Refund it in a statement of its own.")));
 	args[0] = Int64GetDatum(debit_id);
 	if (credits_run(&q_debit_grant, args, NULL, false, 1) != 1)
 		elog(ERROR, "debit " INT64_FORMAT " of the unlock is missing from the ledger",
@@ -853,6 +875,20 @@ credits_refund(PG_FUNCTION_ARGS)
  * Triggers on credits.unlock_rows
  * ---------------------------------------------------------------------
  */
+
+/*
+ * Whether the BEFORE trigger reserved this ledger id for a row of this
+ * transaction that its AFTER trigger has not charged yet
+ */
+static bool
+unlock_charge_pending(int64 debit_id)
+{
+	bool		found = false;
+
+	if (pending_charges != NULL && pending_lxid == MyProc->lxid)
+		hash_search(pending_charges, &debit_id, HASH_FIND, &found);
+	return found;
+}
 
 static void
 pending_reset_if_stale(void)

@@ -144,7 +144,7 @@ SELECT * FROM verify('sb');
 BEGIN;
 UPDATE org_state SET spent_below = (SELECT max(id) + 1 FROM grants WHERE org = 'sb')
 WHERE org = 'sb';
-SELECT problem FROM verify('sb');
+SELECT regexp_replace(problem, '\d{3,}', 'N', 'g') AS problem FROM verify('sb');
 ROLLBACK;
 
 SELECT * FROM verify();

@@ -188,3 +188,26 @@ SELECT kind, amount, prospect FROM ledger WHERE org = 't1' ORDER BY id;
 SELECT unlock('t1', 'ann', 'p2');
 SELECT * FROM verify('t1');
 DROP FUNCTION public.audit();
+
+-- The orgs a transaction has locked are cached for it, and made again
+-- from the tables when they are replaced in the same transaction (DROP
+-- and CREATE EXTENSION): a frozen org of the new tables is refused, and
+-- no charge lands on the grant of another org that has the old id
+BEGIN;
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('re1', 'R/2026-01-01/P1M', 100);
+INSERT INTO members (org, member) VALUES ('re1', 'ann');
+SELECT unlock('re1', 'ann', 'p1');
+SET client_min_messages = warning;
+DROP EXTENSION credits CASCADE;
+CREATE EXTENSION credits;
+RESET client_min_messages;
+INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES ('re2', 'R/2026-01-01/P1M', 10);
+INSERT INTO credits.members (org, member) VALUES ('re2', 'ann');
+SELECT credits.unlock('re2', 'ann', 'q1');
+INSERT INTO credits.orgs (org, cycle, plan_credits, frozen)
+VALUES ('re1', 'R/2026-01-01/P1M', 0, true);
+INSERT INTO credits.members (org, member) VALUES ('re1', 'ann');
+SELECT pg_temp.err($$SELECT credits.unlock('re1', 'ann', 'p2')$$);
+SELECT org, kind, amount, prospect FROM credits.ledger ORDER BY id;
+SELECT * FROM credits.verify();
+ROLLBACK;

@@ -100,6 +100,28 @@ BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;
 SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('u1', 'alice', ARRAY['p1'])$$);
 ROLLBACK;
 SELECT pg_temp.err($$SELECT * FROM credits.unlock_many('nowhere', 'alice', ARRAY['p1'])$$);
+-- a call per row of a join keeps no memory of its own until the query
+-- ends: 20,000 calls (over prospects unlocked or not) in one query leave
+-- its executor's memory small (each call kept about 540 bytes before)
+WITH calls AS MATERIALIZED (
+	SELECT count(*) AS n
+	FROM generate_series(1, 20000) g,
+		LATERAL unlock_many('u1', 'nobody', ARRAY['p' || (g % 3 + 1)]) u
+)
+SELECT n, (SELECT sum(total_bytes) FROM pg_backend_memory_contexts
+		   WHERE name = 'ExecutorState') < 2 * 1024 * 1024 AS small_query_memory
+FROM calls;
+-- a refund in the statement whose INSERT INTO credits.unlocks unlocks the
+-- prospect (which it charges at its end) is refused, and leaves nothing
+INSERT INTO orgs (org, cycle, plan_credits) VALUES ('u1w', 'R/2026-01-01/P1M', 5);
+INSERT INTO members (org, member) VALUES ('u1w', 'alice');
+SELECT pg_temp.err($$
+	WITH i AS (INSERT INTO credits.unlocks (org, member, prospect)
+			   VALUES ('u1w', 'alice', 'p1') RETURNING org, prospect)
+	SELECT credits.refund(org, prospect) FROM i$$);
+SELECT balance('u1w'), (SELECT count(*) FROM unlocks WHERE org = 'u1w') AS unlocks,
+	(SELECT count(*) FROM ledger WHERE org = 'u1w') AS ledger;
+SELECT delete_org('u1w');
 
 --
 -- The checks of a due charge, in order: ZC003, ZC008, ZC004, ZC002, ZC001
