@@ -16,7 +16,7 @@ REGRESS_OPTS = --inputdir=test
 
 ISOLATION = cycle_unique unlock_race refund_race last_credit member_limit \
 	unlock_many_order upgrade_race insert_conflict apptrigger_race low_balance \
-	stale_snapshot clock_behind member_change fresh_session
+	stale_snapshot clock_behind member_change fresh_session twophase
 ISOLATION_OPTS = --inputdir=test --outputdir=.
 
 # Run with credits.clock_writes = off (scripts/run-tests switches it)

@@ -34,4 +34,5 @@ _PG_init(void)
 	credits_guc_init();
 	credits_org_init();
 	credits_triggers_init();
+	credits_signal_init();
 }

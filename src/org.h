@@ -104,6 +104,7 @@ extern void credits_begin_nested(void);
 extern void credits_check_not_nested(void);
 extern void credits_end(void);
 extern void credits_triggers_init(void);
+extern void credits_signal_init(void);
 extern void credits_allow_protected_writes(bool allow);
 extern bool credits_protected_writes_allowed(void);
 

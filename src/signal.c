@@ -10,17 +10,27 @@
  * of their operation; row triggers (the app's, and INSERT into
  * credits.unlocks) at the end of their statement, on what it leaves.
  *
+ * The notifications themselves are queued here and handed to NOTIFY just
+ * before the commit.  PostgreSQL refuses to prepare a transaction that
+ * has sent a NOTIFY (two-phase commit): a transaction that is prepared
+ * re-arms the orgs it would have signalled instead, so that their next
+ * write after the commit signals, if they are still at or below their
+ * threshold.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "miscadmin.h"
+#include "nodes/pg_list.h"
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 #include "org.h"
 
@@ -31,21 +41,163 @@ static CreditsQuery q_set_armed = {
 	2, {TEXTOID, BOOLOID}, NULL
 };
 
+/* An org's state row armed, made if the org has none yet (and exists) */
+static CreditsQuery q_arm = {
+	"INSERT INTO credits.org_state AS s (org, armed)"
+	"  SELECT o.org, true FROM credits.orgs o WHERE o.org = $1"
+	"  ON CONFLICT (org) DO UPDATE SET armed = true",
+	1, {TEXTOID}, NULL
+};
 
-/* NOTIFY credits_low_balance, with only the org, credits left, threshold */
+/*
+ * The transaction's notifications not yet handed to NOTIFY, oldest first,
+ * in TopTransactionContext
+ */
+typedef struct QueuedNotify
+{
+	char	   *org;
+	int64		left;
+	int64		threshold;
+	Oid			userid;			/* who signalled: may write the state row */
+	int			level;			/* the (sub)transaction nesting level */
+} QueuedNotify;
+
+static List *queued_notifies = NIL;
+
+/*
+ * NOTIFY credits_low_balance, with only the org, credits left, threshold:
+ * queued, and sent if the transaction commits
+ */
 void
 org_notify_low_balance(const char *org, int64 left, int64 threshold)
 {
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	QueuedNotify *n = palloc(sizeof(QueuedNotify));
+
+	n->org = pstrdup(org);
+	n->left = left;
+	n->threshold = threshold;
+	n->userid = GetUserId();
+	n->level = GetCurrentTransactionNestLevel();
+	queued_notifies = lappend(queued_notifies, n);
+	MemoryContextSwitchTo(old);
+}
+
+/* Hands the queued notifications to NOTIFY, before the commit */
+static void
+send_queued_notifies(void)
+{
+	ListCell   *lc;
 	StringInfoData payload;
 
 	initStringInfo(&payload);
-	appendStringInfoString(&payload, "{\"org\": ");
-	escape_json(&payload, org);
-	appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
-					 ", \"threshold\": " INT64_FORMAT "}",
-					 left, threshold);
-	Async_Notify("credits_low_balance", payload.data);
+	foreach(lc, queued_notifies)
+	{
+		QueuedNotify *n = (QueuedNotify *) lfirst(lc);
+
+		resetStringInfo(&payload);
+		appendStringInfoString(&payload, "{\"org\": ");
+		escape_json(&payload, n->org);
+		appendStringInfo(&payload, ", \"credits_left\": " INT64_FORMAT
+						 ", \"threshold\": " INT64_FORMAT "}",
+						 n->left, n->threshold);
+		Async_Notify("credits_low_balance", payload.data);
+	}
 	pfree(payload.data);
+	queued_notifies = NIL;
+}
+
+/*
+ * Before PREPARE TRANSACTION, which refuses NOTIFY: the orgs the queued
+ * notifications are for are armed again (their state rows are written
+ * with the rights of whoever signalled them), and the notifications
+ * dropped.  Each org holds its lock to the commit, so nothing comes
+ * between.
+ */
+static void
+arm_queued_orgs(void)
+{
+	List	   *pending = queued_notifies;
+	ListCell   *lc;
+
+	if (pending == NIL)
+		return;
+	queued_notifies = NIL;
+
+	/* portals are closed by now: the writes need a snapshot of their own */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	credits_begin();
+	foreach(lc, pending)
+	{
+		QueuedNotify *n = (QueuedNotify *) lfirst(lc);
+		CreditsIdentity saved;
+		Datum		args[1];
+
+		args[0] = CStringGetTextDatum(n->org);
+		credits_run_as(n->userid, 0, &saved);
+		credits_run(&q_arm, args, NULL, false, 0);
+		credits_run_as_end(&saved);
+	}
+	credits_end();
+	PopActiveSnapshot();
+}
+
+static void
+signal_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			send_queued_notifies();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			arm_queued_orgs();
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* the memory goes with TopTransactionContext */
+			queued_notifies = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * A subtransaction's notifications go with it if it rolls back, as its
+ * writes do (the state rows it disarmed), and pass to its parent if it
+ * commits
+ */
+static void
+signal_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	foreach(lc, queued_notifies)
+	{
+		QueuedNotify *n = (QueuedNotify *) lfirst(lc);
+
+		if (n->level < level)
+			continue;
+		if (event == SUBXACT_EVENT_ABORT_SUB)
+			queued_notifies = foreach_delete_current(queued_notifies, lc);
+		else
+			n->level = level - 1;
+	}
+}
+
+void
+credits_signal_init(void)
+{
+	RegisterXactCallback(signal_xact_callback, NULL);
+	RegisterSubXactCallback(signal_subxact_callback, NULL);
 }
 
 /*

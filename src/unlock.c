@@ -806,22 +806,24 @@ credits_refund(PG_FUNCTION_ARGS)
 	/* the credit comes back: the org's total stays within its limit */
 	org_check_total(o, now, 1);
 
-	/*
-	 * An INSERT INTO credits.unlocks charges its rows at its end: a refund
-	 * in the same statement (a WITH query) would delete a row about to be
-	 * charged
-	 */
-	if (unlock_charge_pending(debit_id))
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("cannot refund prospect \"%s\" in the statement that unlocks it",
-						TextDatumGetCString(prospect)),
-				 errdetail("The INSERT INTO credits.unlocks that unlocks it charges at the end of its statement."),
-				 errhint("Refund it in a statement of its own.")));
 	args[0] = Int64GetDatum(debit_id);
 	if (credits_run(&q_debit_grant, args, NULL, false, 1) != 1)
+	{
+		/*
+		 * An INSERT INTO credits.unlocks charges its rows at its end: a
+		 * refund in the same statement (a WITH query) would delete a row
+		 * about to be charged
+		 */
+		if (unlock_charge_pending(debit_id))
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("cannot refund prospect \"%s\" in the statement that unlocks it",
+							TextDatumGetCString(prospect)),
+					 errdetail("The INSERT INTO credits.unlocks that unlocks it charges at the end of its statement."),
+					 errhint("Refund it in a statement of its own.")));
 		elog(ERROR, "debit " INT64_FORMAT " of the unlock is missing from the ledger",
 			 debit_id);
+	}
 	grant_id = DatumGetInt64(credits_get_notnull(0, 1));
 
 	/* the unlock row first, then usage, then grants (lock order) */
@@ -878,7 +880,9 @@ credits_refund(PG_FUNCTION_ARGS)
 
 /*
  * Whether the BEFORE trigger reserved this ledger id for a row of this
- * transaction that its AFTER trigger has not charged yet
+ * transaction that its AFTER trigger has not charged yet.  Ids of rows a
+ * rolled-back subtransaction inserted stay: ask only about an id the
+ * ledger does not have.
  */
 static bool
 unlock_charge_pending(int64 debit_id)

@@ -197,13 +197,23 @@ BEGIN;
 INSERT INTO orgs (org, cycle, plan_credits) VALUES ('re1', 'R/2026-01-01/P1M', 100);
 INSERT INTO members (org, member) VALUES ('re1', 'ann');
 SELECT unlock('re1', 'ann', 'p1');
+-- a failed INSERT that reserved the next ledger id for a row it rolled back
+SELECT last_value + 1 AS reserved FROM credits.ledger_id_seq \gset
+SELECT pg_temp.err($$INSERT INTO credits.unlocks (org, member, prospect)
+	VALUES ('re1', 'ann', 'p2'), ('nowhere', 'ann', 'p3')$$);
 SET client_min_messages = warning;
 DROP EXTENSION credits CASCADE;
 CREATE EXTENSION credits;
 RESET client_min_messages;
 INSERT INTO credits.orgs (org, cycle, plan_credits) VALUES ('re2', 'R/2026-01-01/P1M', 10);
 INSERT INTO credits.members (org, member) VALUES ('re2', 'ann');
+SELECT credits.unlock('re2', 'ann', 'q0');
+-- the new ledger gives that id to q1's debit: its refund is not taken for
+-- a refund of a row still to be charged (55000)
+SELECT setval('credits.ledger_id_seq', :reserved - 1) IS NOT NULL AS set;
 SELECT credits.unlock('re2', 'ann', 'q1');
+SELECT id = :reserved AS same_id FROM credits.ledger WHERE prospect = 'q1';
+SELECT credits.refund('re2', 'q1');
 INSERT INTO credits.orgs (org, cycle, plan_credits, frozen)
 VALUES ('re1', 'R/2026-01-01/P1M', 0, true);
 INSERT INTO credits.members (org, member) VALUES ('re1', 'ann');
