@@ -22,6 +22,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "miscadmin.h"
@@ -29,6 +30,7 @@
 #include "utils/builtins.h"
 #include "utils/hsearch.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -124,6 +126,22 @@ arm_queued_orgs(void)
 		return;
 	queued_notifies = NIL;
 
+	/*
+	 * The extension dropped in this transaction: nothing to arm (made again
+	 * since, its orgs are new).  A transaction made read-only after its
+	 * charges cannot write the state rows, and the signal must not be lost.
+	 */
+	if (!OidIsValid(get_relname_relid("org_state",
+									  get_namespace_oid("credits", true))))
+		return;
+	if (XactReadOnly)
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot prepare a read-only transaction that took an organization to its low-balance threshold"),
+				 errdetail("A prepared transaction cannot notify, so it re-arms the signal of organization \"%s\", which needs a write.",
+						   ((QueuedNotify *) linitial(pending))->org),
+				 errhint("Prepare the transaction before making it read-only, or commit it.")));
+
 	/* portals are closed by now: the writes need a snapshot of their own */
 	PushActiveSnapshot(GetTransactionSnapshot());
 	credits_begin();
@@ -176,21 +194,28 @@ signal_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
 	int			level = GetCurrentTransactionNestLevel();
-	ListCell   *lc;
+	int			keep = list_length(queued_notifies);
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	foreach(lc, queued_notifies)
+
+	/*
+	 * Levels never decrease along the list (an entry is queued at the
+	 * current level, and every deeper level has ended before), so this
+	 * subtransaction's entries are its tail: only they are visited
+	 */
+	while (keep > 0)
 	{
-		QueuedNotify *n = (QueuedNotify *) lfirst(lc);
+		QueuedNotify *n = (QueuedNotify *) list_nth(queued_notifies, keep - 1);
 
 		if (n->level < level)
-			continue;
-		if (event == SUBXACT_EVENT_ABORT_SUB)
-			queued_notifies = foreach_delete_current(queued_notifies, lc);
-		else
-			n->level = level - 1;
+			break;
+		Assert(n->level == level);
+		n->level = level - 1;
+		keep--;
 	}
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		queued_notifies = list_truncate(queued_notifies, keep);
 }
 
 void
