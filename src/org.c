@@ -52,10 +52,11 @@ static MemoryContext cache_context = NULL;
 static HTAB *org_cache = NULL;
 
 /*
- * The tables the cache holds rows of, as they were when it was made.  A
- * relcache invalidation of one of them (DROP EXTENSION and CREATE
- * EXTENSION in one transaction, an ALTER TABLE) marks the cache stale,
- * and the next operation starts over from the tables.
+ * The tables the cache holds rows of.  A relcache invalidation of one of
+ * them (DROP EXTENSION and CREATE EXTENSION in one transaction, an ALTER
+ * TABLE) marks the cache stale, and the next operation starts over from
+ * the tables.  Their OIDs are kept across transactions, and looked up
+ * again after an invalidation of any of them.
  */
 static const char *const cache_table_names[] = {
 	"orgs", "members", "org_state", "grant_rows", "grant_left", "usage",
@@ -63,6 +64,7 @@ static const char *const cache_table_names[] = {
 };
 #define CACHE_TABLES ((int) lengthof(cache_table_names))
 static Oid	cache_tables[CACHE_TABLES];
+static bool cache_tables_valid = false;
 static bool cache_stale = false;
 
 static void skip_spent_grants(OrgEntry *o);
@@ -289,13 +291,14 @@ org_forget_all(void)
 static void
 org_relcache_callback(Datum arg, Oid relid)
 {
-	if (org_cache == NULL)
+	if (!cache_tables_valid)
 		return;
 	for (int i = 0; i < CACHE_TABLES; i++)
 	{
 		if (!OidIsValid(relid) || cache_tables[i] == relid)
 		{
-			cache_stale = true;
+			cache_tables_valid = false;
+			cache_stale = (org_cache != NULL);
 			return;
 		}
 	}
@@ -641,11 +644,13 @@ org_lock_mode(Datum org, OrgLockMode mode)
 		ctl.hcxt = cache_context;
 		org_cache = hash_create("credits locked orgs", 16, &ctl,
 								HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+		if (!cache_tables_valid)
 		{
 			Oid			nsp = get_namespace_oid("credits", false);
 
 			for (int i = 0; i < CACHE_TABLES; i++)
 				cache_tables[i] = get_relname_relid(cache_table_names[i], nsp);
+			cache_tables_valid = true;
 		}
 	}
 	org_read_info(&info, cache_context);
