@@ -286,7 +286,9 @@ org_forget_all(void)
  * Relcache callback.  It may run in the middle of an operation, which
  * holds pointers into the cache, so it only marks the cache; credits_begin
  * drops it.  An invalidation that only refreshes a table's statistics
- * (VACUUM, ANALYZE) marks it too, which costs a re-read and nothing else.
+ * (VACUUM, ANALYZE) marks it too: the orgs the transaction uses next are
+ * locked again (they are held already) and read again, and nothing else
+ * changes.
  */
 static void
 org_relcache_callback(Datum arg, Oid relid)

@@ -127,9 +127,12 @@ arm_queued_orgs(void)
 	queued_notifies = NIL;
 
 	/*
-	 * The extension dropped in this transaction: nothing to arm (made again
-	 * since, its orgs are new).  A transaction made read-only after its
-	 * charges cannot write the state rows, and the signal must not be lost.
+	 * The extension dropped in this transaction: nothing to arm.  Created
+	 * again since, an org of the new tables with one of these keys is
+	 * armed, and signals at its next write if at or below its threshold:
+	 * once, as the commit would have signalled the old one.  A transaction
+	 * made read-only after its charges cannot write the state rows, and
+	 * the signal must not be lost.
 	 */
 	if (!OidIsValid(get_relname_relid("org_state",
 									  get_namespace_oid("credits", true))))
