@@ -878,6 +878,13 @@ credits_refund(PG_FUNCTION_ARGS)
  * ---------------------------------------------------------------------
  */
 
+/* Whether pending_charges is this transaction's (it lives in its memory) */
+static bool
+pending_current(void)
+{
+	return pending_charges != NULL && pending_lxid == MyProc->lxid;
+}
+
 /*
  * Whether the BEFORE trigger reserved this ledger id for a row of this
  * transaction that its AFTER trigger has not charged yet.  Ids of rows a
@@ -889,7 +896,7 @@ unlock_charge_pending(int64 debit_id)
 {
 	bool		found = false;
 
-	if (pending_charges != NULL && pending_lxid == MyProc->lxid)
+	if (pending_current())
 		hash_search(pending_charges, &debit_id, HASH_FIND, &found);
 	return found;
 }
@@ -897,9 +904,7 @@ unlock_charge_pending(int64 debit_id)
 static void
 pending_reset_if_stale(void)
 {
-	if (pending_charges != NULL && pending_lxid != MyProc->lxid)
-		pending_charges = NULL;
-	if (pending_charges == NULL)
+	if (!pending_current())
 	{
 		HASHCTL		ctl;
 
