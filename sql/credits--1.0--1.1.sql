@@ -273,6 +273,7 @@ DECLARE
 	marker_type text;
 	marker_oid oid;
 	printed text;
+	uncovered text;
 BEGIN
 	IF tbl IS NULL OR org_col IS NULL OR member_col IS NULL
 		OR prospect_col IS NULL OR trigger_name IS NULL THEN
@@ -366,6 +367,30 @@ BEGIN
 				   trigger_name, tbl, org_col, member_col, prospect_col,
 				   CASE WHEN free_col IS NULL THEN ''
 						ELSE format(', %L, %L', free_col, free_value) END);
+	-- A table's row triggers fire only for its own rows.  Partitions get
+	-- a clone of the trigger, but tables that inherit from this one do
+	-- not: name those that no unlock trigger of their own charges.
+	IF (SELECT c.relkind FROM pg_catalog.pg_class c WHERE c.oid = tbl) <> 'p' THEN
+		WITH RECURSIVE child(relid) AS (
+			SELECT i.inhrelid FROM pg_catalog.pg_inherits i WHERE i.inhparent = tbl
+			UNION
+			SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN child ON i.inhparent = child.relid
+		)
+		SELECT pg_catalog.string_agg(pg_catalog.format('"%s.%s"', n.nspname, c.relname), ', '
+									 ORDER BY n.nspname, c.relname)
+		INTO uncovered
+		FROM child
+		JOIN pg_catalog.pg_class c ON c.oid = child.relid
+		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+		WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
+						  WHERE t.tgrelid = child.relid
+							AND t.tgfoid = 'credits.unlock_trigger()'::pg_catalog.regprocedure);
+		IF uncovered IS NOT NULL THEN
+			RAISE WARNING 'rows of tables that inherit from "%" are not charged', tbl_name
+				USING DETAIL = format('No unlock trigger fires for rows of %s.', uncovered),
+					  HINT = 'Attach the trigger to each child table too, or use a partitioned table, whose partitions share its triggers.';
+		END IF;
+	END IF;
 END
 $$;
 

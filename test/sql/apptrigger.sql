@@ -230,6 +230,25 @@ SELECT * FROM pg_temp.state('pa');
 SELECT refund('pa', 'x');
 UPDATE app.parted SET campaign = 1 WHERE prospect_id = 'x';
 SELECT * FROM pg_temp.state('pa');
+
+-- Tables that inherit from an app table do not fire its triggers: the
+-- attach warns, naming each descendant no unlock trigger of its own covers
+CREATE TABLE app.inh (org_id text, added_by text, prospect_id text);
+CREATE TABLE app.inh_a () INHERITS (app.inh);
+CREATE TABLE app.inh_b () INHERITS (app.inh);
+CREATE TABLE app.inh_a1 () INHERITS (app.inh_a);
+SELECT attach_unlock_trigger('app.inh', 'org_id', 'added_by', 'prospect_id');
+INSERT INTO app.inh_a1 VALUES ('pa', 'bob', 'i1');
+SELECT is_unlocked('pa', 'i1') AS child_row_charged;
+-- a table without children attaches quietly; a parent whose children are
+-- all covered too
+SELECT attach_unlock_trigger('app.inh_a1', 'org_id', 'added_by', 'prospect_id');
+SELECT attach_unlock_trigger('app.inh_b', 'org_id', 'added_by', 'prospect_id');
+SELECT attach_unlock_trigger('app.inh_a', 'org_id', 'added_by', 'prospect_id');
+DROP TRIGGER credits_charge ON app.inh;
+SELECT attach_unlock_trigger('app.inh', 'org_id', 'added_by', 'prospect_id');
+INSERT INTO app.inh_a1 VALUES ('pa', 'bob', 'i2');
+SELECT is_unlocked('pa', 'i2') AS child_row_charged;
 SELECT * FROM verify('pa');
 
 SELECT * FROM verify('a1');
