@@ -2038,7 +2038,7 @@ org_check_total(OrgEntry *o, TimestampTz now, int64 adding)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("organization \"%s\" would hold too many credits", o->org),
-				 errdetail("It has " INT64_FORMAT " spendable credits; adding " INT64_FORMAT " would pass the limit of " INT64_FORMAT ".",
+				 errdetail("Spendable credits: " INT64_FORMAT "; adding " INT64_FORMAT " would pass the limit of " INT64_FORMAT ".",
 						   left, adding, CREDITS_TOTAL_MAX),
 				 errhint("Add the credits once the organization has spent some.")));
 }
@@ -2076,7 +2076,7 @@ org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_NO_CREDITS),
 				 errmsg("organization \"%s\" does not have enough credits", o->org),
-				 errdetail("It has " INT64_FORMAT " spendable credits; " INT64_FORMAT " are needed.",
+				 errdetail("Spendable credits: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
 						   left, needed),
 				 errhint("The plan renews at %s; buy one-time credits to go on before then.",
 						 timestamptz_to_str(end))));
@@ -2084,7 +2084,7 @@ org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
 		ereport(ERROR,
 				(errcode(ERRCODE_CREDITS_NO_CREDITS),
 				 errmsg("organization \"%s\" does not have enough credits", o->org),
-				 errdetail("It has " INT64_FORMAT " spendable credits; " INT64_FORMAT " are needed.",
+				 errdetail("Spendable credits: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
 						   left, needed),
 				 errhint("The plan has no further period: buy one-time credits or renew the contract.")));
 }

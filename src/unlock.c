@@ -134,7 +134,7 @@ report_limit(OrgEntry *o, MemberSlot *m, TimestampTz usage_end, int64 needed)
 			(errcode(ERRCODE_CREDITS_LIMIT),
 			 errmsg("member \"%s\" of organization \"%s\" has reached the period limit",
 					m->member, o->org),
-			 errdetail("The limit is " INT64_FORMAT " credits per period; " INT64_FORMAT " are used and " INT64_FORMAT " more are needed.",
+			 errdetail("Period limit: " INT64_FORMAT "; used this period: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
 					   m->period_limit, m->used, needed),
 			 errhint("An admin can raise period_limit in credits.members; the period ends at %s.",
 					 timestamptz_to_str(usage_end))));
