@@ -736,7 +736,17 @@ REVOKE ALL ON FUNCTION credits.members_truncate() FROM PUBLIC;
 CREATE TRIGGER members_truncate BEFORE TRUNCATE ON credits.members
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.members_truncate();
 
--- TRUNCATE of the internal tables, whose records the ledger does not repeat
+-- TRUNCATE of the internal tables, whose records the ledger does not
+-- repeat, and UPDATE or DELETE of their rows outside the extension's
+-- operations
+CREATE TRIGGER usage_protect BEFORE UPDATE OR DELETE ON credits.usage
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER org_state_protect BEFORE UPDATE OR DELETE ON credits.org_state
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER plan_changes_protect BEFORE UPDATE OR DELETE ON credits.plan_changes
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER requests_protect BEFORE UPDATE OR DELETE ON credits.requests
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
 CREATE TRIGGER usage_protect_truncate BEFORE TRUNCATE ON credits.usage
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
 CREATE TRIGGER org_state_protect_truncate BEFORE TRUNCATE ON credits.org_state

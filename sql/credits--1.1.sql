@@ -1094,7 +1094,16 @@ CREATE TRIGGER unlock_rows_protect_truncate BEFORE TRUNCATE ON credits.unlock_ro
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
 -- The internal tables hold records the ledger does not repeat (usage,
 -- plan history, restarts, idempotency keys): a TRUNCATE, say by a script
--- that empties every table of the schema, would lose them silently
+-- that empties every table of the schema, would lose them silently, and
+-- only the extension's own operations update or delete their rows
+CREATE TRIGGER usage_protect BEFORE UPDATE OR DELETE ON credits.usage
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER org_state_protect BEFORE UPDATE OR DELETE ON credits.org_state
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER plan_changes_protect BEFORE UPDATE OR DELETE ON credits.plan_changes
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
+CREATE TRIGGER requests_protect BEFORE UPDATE OR DELETE ON credits.requests
+	FOR EACH ROW EXECUTE FUNCTION credits.protect('operations');
 CREATE TRIGGER usage_protect_truncate BEFORE TRUNCATE ON credits.usage
 	FOR EACH STATEMENT EXECUTE FUNCTION credits.protect('internal');
 CREATE TRIGGER org_state_protect_truncate BEFORE TRUNCATE ON credits.org_state

@@ -470,6 +470,13 @@ credits_protected_writes_allowed(void)
 	return protected_writes;
 }
 
+/* Whether one of the extension's operations is running */
+bool
+credits_in_operation(void)
+{
+	return op_depth > 0;
+}
+
 /* ---------------------------------------------------------------------
  * Helpers
  * ---------------------------------------------------------------------

@@ -107,6 +107,7 @@ extern void credits_triggers_init(void);
 extern void credits_signal_init(void);
 extern void credits_allow_protected_writes(bool allow);
 extern bool credits_protected_writes_allowed(void);
+extern bool credits_in_operation(void);
 
 typedef enum OrgLockMode
 {

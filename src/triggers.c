@@ -6,7 +6,9 @@
  *
  * credits.protect(mode) refuses UPDATE, DELETE and TRUNCATE with ZC006:
  * on the ledger always ('always'), on grants and stored unlocks unless the
- * extension itself is writing ('internal').  TRUNCATE of the views
+ * extension itself is writing ('internal'), and on the tables of records
+ * the ledger does not repeat (usage, plan history, idempotency keys)
+ * outside the extension's operations ('operations'; TRUNCATE always).  TRUNCATE of the views
  * credits.grants and credits.unlocks fires no trigger: a utility hook
  * refuses it with the same error, in sessions that have loaded the library.
  *
@@ -257,7 +259,7 @@ report_protected(const char *table, ProtectedAction action)
 			 strcmp(table, "plan_changes") == 0 ||
 			 strcmp(table, "requests") == 0)
 	{
-		/* internal tables: only TRUNCATE is refused (see the script) */
+		/* tables of records: changed only by the extension's operations */
 		name = psprintf("credits.%s", table);
 		detail = gettext_noop("The table holds the extension's own records (usage, plan history, idempotency keys), which its functions keep in step with the ledger.");
 		hint = gettext_noop("Delete an organization without history with credits.delete_org().");
@@ -300,11 +302,18 @@ Datum
 credits_protect(PG_FUNCTION_ARGS)
 {
 	TriggerData *td = trigger_data(fcinfo, "credits_protect");
-	bool		always = td->tg_trigger->tgnargs > 0 &&
-		strcmp(td->tg_trigger->tgargs[0], "always") == 0;
+	const char *mode = td->tg_trigger->tgnargs > 0 ?
+		td->tg_trigger->tgargs[0] : "internal";
+	bool		allowed;
 
-	if (!always && credits_protected_writes_allowed() &&
-		!TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
+	if (strcmp(mode, "always") == 0)
+		allowed = false;
+	else if (strcmp(mode, "operations") == 0)
+		allowed = credits_in_operation() || credits_protected_writes_allowed();
+	else
+		allowed = credits_protected_writes_allowed();
+
+	if (allowed && !TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 		return PointerGetDatum(TRIGGER_FIRED_BY_UPDATE(td->tg_event) ?
 							   td->tg_newtuple : td->tg_trigtuple);
 

@@ -31,7 +31,8 @@ SELECT * FROM verify();
 
 -- The internal tables hold what the ledger does not repeat (usage, plan
 -- history and restarts, idempotency keys): TRUNCATE, say by a script that
--- empties each table of the schema, is refused too, and the rows stay
+-- empties each table of the schema, is refused too, and so are UPDATE and
+-- DELETE outside the extension's operations; the rows stay
 INSERT INTO orgs (org, cycle, plan_credits) VALUES ('ht', 'R/2026-01-01/P1M', 5);
 INSERT INTO members (org, member) VALUES ('ht', 'alice');
 SELECT unlock('ht', 'alice', 'p1'), adjust('ht', 'fix-1', 3, 'support');
@@ -40,7 +41,15 @@ SELECT pg_temp.err(sql) FROM (VALUES
 	($$TRUNCATE credits.usage$$),
 	($$TRUNCATE credits.org_state$$),
 	($$TRUNCATE credits.plan_changes$$),
-	($$TRUNCATE credits.requests$$)
+	($$TRUNCATE credits.requests$$),
+	($$UPDATE credits.usage SET used = 0 WHERE org = 'ht'$$),
+	($$DELETE FROM credits.usage WHERE org = 'ht'$$),
+	($$UPDATE credits.org_state SET armed = true WHERE org = 'ht'$$),
+	($$DELETE FROM credits.org_state WHERE org = 'ht'$$),
+	($$UPDATE credits.plan_changes SET plan_credits = 1000 WHERE org = 'ht'$$),
+	($$DELETE FROM credits.plan_changes WHERE org = 'ht'$$),
+	($$UPDATE credits.requests SET result = 0 WHERE org = 'ht'$$),
+	($$DELETE FROM credits.requests WHERE org = 'ht'$$)
 ) v(sql);
 SELECT (SELECT count(*) FROM usage WHERE org = 'ht') AS usage,
 	(SELECT count(*) FROM org_state WHERE org = 'ht') AS org_state,
