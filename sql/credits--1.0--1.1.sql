@@ -384,7 +384,8 @@ BEGIN
 		JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
 		WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_trigger t
 						  WHERE t.tgrelid = child.relid
-							AND t.tgfoid = 'credits.unlock_trigger()'::pg_catalog.regprocedure);
+							AND t.tgfoid = 'credits.unlock_trigger()'::pg_catalog.regprocedure
+							AND t.tgenabled <> 'D');
 		IF uncovered IS NOT NULL THEN
 			RAISE WARNING 'rows of tables that inherit from "%" are not charged', tbl_name
 				USING DETAIL = format('No unlock trigger fires for rows of %s.', uncovered),

@@ -262,7 +262,10 @@ report_protected(const char *table, ProtectedAction action)
 		/* tables of records: changed only by the extension's operations */
 		name = psprintf("credits.%s", table);
 		detail = gettext_noop("The table holds the extension's own records (usage, plan history, idempotency keys), which its functions keep in step with the ledger.");
-		hint = gettext_noop("Delete an organization without history with credits.delete_org().");
+		if (action == PROTECT_TRUNCATE)
+			hint = gettext_noop("Delete an organization without history with credits.delete_org().");
+		else
+			hint = gettext_noop("Change organizations and members in credits.orgs and credits.members, and credits with the extension's functions.");
 	}
 	else
 	{

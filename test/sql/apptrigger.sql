@@ -249,6 +249,10 @@ DROP TRIGGER credits_charge ON app.inh;
 SELECT attach_unlock_trigger('app.inh', 'org_id', 'added_by', 'prospect_id');
 INSERT INTO app.inh_a1 VALUES ('pa', 'bob', 'i2');
 SELECT is_unlocked('pa', 'i2') AS child_row_charged;
+-- a disabled trigger charges nothing
+ALTER TABLE app.inh_b DISABLE TRIGGER credits_charge;
+DROP TRIGGER credits_charge ON app.inh;
+SELECT attach_unlock_trigger('app.inh', 'org_id', 'added_by', 'prospect_id');
 SELECT * FROM verify('pa');
 
 SELECT * FROM verify('a1');
