@@ -485,6 +485,11 @@ BEGIN
 			DETAIL = 'The role to give rights to is null.',
 			HINT = 'Pass a role name, such as ''app''::regrole.';
 	END IF;
+	-- a regrole made from a number is not checked: the role must exist
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
+			HINT = 'Pass the name of an existing role.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'app');
@@ -504,6 +509,11 @@ BEGIN
 		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004',
 			DETAIL = 'The role to give rights to is null.',
 			HINT = 'Pass a role name, such as ''app''::regrole.';
+	END IF;
+	-- a regrole made from a number is not checked: the role must exist
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
+			HINT = 'Pass the name of an existing role.';
 	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
@@ -763,6 +773,41 @@ REVOKE ALL ON FUNCTION credits.apply_rights(name, text),
 REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
 	credits.unlock_via FROM PUBLIC;
 
+-- Nor to any other role on the functions this update creates: the default
+-- privileges of the role running it (ALTER DEFAULT PRIVILEGES) may have
+-- given rights on them.  Only the owner's own rights are kept; the rights
+-- recorded in credits.rights are applied below.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT DISTINCT p.oid::pg_catalog.regprocedure::pg_catalog.text AS name, a.grantee
+		FROM pg_catalog.pg_proc p,
+			 pg_catalog.aclexplode(COALESCE(p.proacl,
+				 pg_catalog.acldefault('f', p.proowner))) AS a
+		WHERE a.grantee OPERATOR(pg_catalog.<>) p.proowner
+		  AND p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
+			'credits.apply_rights(name, text)',
+			'credits.check_key(text, text)',
+			'credits.delete_member(text, text)',
+			'credits.delete_org(text)',
+			'credits.member_status_for(text)',
+			'credits.members_truncate()',
+			'credits.org_status_for(text)',
+			'credits.unlocked_at_unset()',
+			'credits.upsert_member(text, text, bigint, boolean)',
+			'credits.upsert_org(text, credits.cycle, bigint, bigint, boolean)',
+			'credits.usage_period(text, timestamptz)',
+			'credits.verify_rows(text)']::pg_catalog.regprocedure[])
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON FUNCTION %s FROM %s', r.name,
+			CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+	END LOOP;
+END
+$$;
+
 -- The rights recorded so far, extended to what 1.1 adds to each level:
 -- new functions, and the cycle type's I/O functions for admins.  Rights a
 -- DBA revoked on older objects stay revoked.
@@ -778,7 +823,7 @@ BEGIN
 				' credits.usage_period(text, timestamptz),'
 				' credits.org_status_for(text), credits.member_status_for(text),'
 				' credits.unlocked_at_unset()'
-				' TO %I', r.role_name);
+				' TO %s', pg_catalog.to_regrole(r.role_name));
 		ELSE
 			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'
 				' credits.upsert_org(text, credits.cycle, bigint, bigint, boolean),'
@@ -786,7 +831,7 @@ BEGIN
 				' credits.delete_org(text), credits.delete_member(text, text),'
 				' credits.cycle_in(cstring), credits.cycle_out(credits.cycle),'
 				' credits.cycle_recv(internal), credits.cycle_send(credits.cycle)'
-				' TO %I', r.role_name);
+				' TO %s', pg_catalog.to_regrole(r.role_name));
 		END IF;
 	END LOOP;
 END

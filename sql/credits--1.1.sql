@@ -1375,6 +1375,11 @@ BEGIN
 			DETAIL = 'The role to give rights to is null.',
 			HINT = 'Pass a role name, such as ''app''::regrole.';
 	END IF;
+	-- a regrole made from a number is not checked: the role must exist
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
+			HINT = 'Pass the name of an existing role.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'app');
@@ -1395,6 +1400,11 @@ BEGIN
 			DETAIL = 'The role to give rights to is null.',
 			HINT = 'Pass a role name, such as ''app''::regrole.';
 	END IF;
+	-- a regrole made from a number is not checked: the role must exist
+	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
+		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
+			HINT = 'Pass the name of an existing role.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'admin');
@@ -1404,7 +1414,52 @@ $$;
 COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
 'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
 
--- Nothing is granted to PUBLIC (SPEC section 7)
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA credits FROM PUBLIC;
-REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
-	credits.unlock_via FROM PUBLIC;
+-- Nothing is granted to PUBLIC, nor to any other role (SPEC section 7):
+-- functions and types give PUBLIC rights by default, and the default
+-- privileges of the role running this script (ALTER DEFAULT PRIVILEGES)
+-- may have given rights to anyone on what it created.  Only the owner's
+-- own rights are kept.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT DISTINCT o.kind, o.name, a.grantee
+		FROM (SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+					 c.oid::pg_catalog.regclass::pg_catalog.text, c.relowner,
+					 COALESCE(c.relacl, pg_catalog.acldefault(
+						 CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char",
+						 c.relowner)),
+					 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
+			  FROM pg_catalog.pg_class c
+			  UNION ALL
+			  SELECT 'FUNCTION', p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner,
+					 COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)),
+					 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
+			  FROM pg_catalog.pg_proc p
+			  UNION ALL
+			  SELECT 'TYPE', t.oid::pg_catalog.regtype::pg_catalog.text, t.typowner,
+					 COALESCE(t.typacl, pg_catalog.acldefault('T', t.typowner)),
+					 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
+			  FROM pg_catalog.pg_type t
+			  UNION ALL
+			  SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner,
+					 COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
+					 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid
+			  FROM pg_catalog.pg_namespace n) AS o(kind, name, owner, acl, classid, objid),
+			 pg_catalog.aclexplode(o.acl) AS a
+		WHERE a.grantee OPERATOR(pg_catalog.<>) o.owner
+		  AND (o.classid, o.objid) IN (
+			SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+			WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+			  AND d.refobjid OPERATOR(pg_catalog.=)
+				  (SELECT e.oid FROM pg_catalog.pg_extension e
+				   WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
+			  AND d.deptype OPERATOR(pg_catalog.=) 'e')
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s %s FROM %s', r.kind, r.name,
+			CASE WHEN r.grantee OPERATOR(pg_catalog.=) 0 THEN 'PUBLIC'
+				 ELSE r.grantee::pg_catalog.regrole::pg_catalog.text END);
+	END LOOP;
+END
+$$;

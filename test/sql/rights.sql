@@ -13,6 +13,9 @@ SELECT grant_admin_rights('credits_admin_role');
 SELECT grant_app_rights('credits_app_role');
 SELECT * FROM rights WHERE role_name LIKE 'credits_%' ORDER BY 1, 2;
 SELECT pg_temp.err($$SELECT credits.grant_app_rights(NULL)$$);
+-- a regrole made from a number that is no role's
+SELECT pg_temp.err($$SELECT credits.grant_app_rights(1::oid::regrole)$$);
+SELECT pg_temp.err($$SELECT credits.grant_admin_rights(0::oid::regrole)$$);
 
 -- PUBLIC: nothing
 SET ROLE credits_nobody;
@@ -73,5 +76,51 @@ SELECT pg_temp.err(sql) FROM (VALUES
 RESET ROLE;
 
 SELECT * FROM verify('r1');
+
+-- The default privileges of the role that creates the extension give
+-- nobody anything on it: only the owner's own rights are kept, and
+-- recorded as the initial ones
+BEGIN;
+SET LOCAL client_min_messages = warning;
+DROP EXTENSION credits CASCADE;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TABLES TO PUBLIC, credits_nobody;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SEQUENCES TO PUBLIC, credits_nobody;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON FUNCTIONS TO credits_nobody;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON TYPES TO credits_nobody;
+ALTER DEFAULT PRIVILEGES GRANT ALL ON SCHEMAS TO PUBLIC, credits_nobody;
+CREATE EXTENSION credits;
+CREATE TEMP VIEW member_acl AS
+	SELECT d.classid::regclass AS catalog, d.objid, o.owner, o.acl
+	FROM pg_depend d
+	JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'credits'
+	CROSS JOIN LATERAL (
+		SELECT c.relowner, c.relacl FROM pg_class c
+		WHERE d.classid = 'pg_class'::regclass AND c.oid = d.objid
+		UNION ALL
+		SELECT p.proowner, p.proacl FROM pg_proc p
+		WHERE d.classid = 'pg_proc'::regclass AND p.oid = d.objid
+		UNION ALL
+		SELECT t.typowner, t.typacl FROM pg_type t
+		WHERE d.classid = 'pg_type'::regclass AND t.oid = d.objid
+		UNION ALL
+		SELECT n.nspowner, n.nspacl FROM pg_namespace n
+		WHERE d.classid = 'pg_namespace'::regclass AND n.oid = d.objid) AS o(owner, acl)
+	WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e';
+SELECT catalog, count(*) AS objects,
+	count(*) FILTER (WHERE EXISTS (SELECT FROM aclexplode(acl) a
+								   WHERE a.grantee <> owner)) AS with_others_rights
+FROM member_acl GROUP BY catalog ORDER BY catalog::text;
+SELECT count(*) AS initial_rights_of_others
+FROM pg_init_privs ip, aclexplode(ip.initprivs) a, member_acl m
+WHERE ip.classoid = m.catalog AND ip.objoid = m.objid AND a.grantee <> m.owner;
+SET ROLE credits_nobody;
+SELECT pg_temp.err(sql) FROM (VALUES
+	($$SELECT count(*) FROM credits.orgs$$),
+	($$INSERT INTO credits.unlock_rows VALUES ('r1', 'free', 'alice', now(), now(), 0, 'unlock')$$),
+	($$SELECT credits.adjust('r1', 'x', 5, 'n')$$)
+) v(sql);
+RESET ROLE;
+ROLLBACK;
+
 DROP OWNED BY credits_app_role, credits_admin_role, credits_nobody;
 DROP ROLE credits_app_role, credits_admin_role, credits_nobody;
