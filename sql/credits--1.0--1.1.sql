@@ -490,6 +490,12 @@ BEGIN
 		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
 			HINT = 'Pass the name of an existing role.';
 	END IF;
+	-- credits.rights records the name as SQL writes it, in a name column
+	IF pg_catalog.octet_length(role::text) > 63 THEN
+		RAISE EXCEPTION 'role name % is too long to record', role::text USING ERRCODE = '42622',
+			DETAIL = 'Quoted, the name is longer than 63 bytes.',
+			HINT = 'Give the rights to a role with a shorter name, and grant that role to this one.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'app');
@@ -514,6 +520,12 @@ BEGIN
 	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
 		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
 			HINT = 'Pass the name of an existing role.';
+	END IF;
+	-- credits.rights records the name as SQL writes it, in a name column
+	IF pg_catalog.octet_length(role::text) > 63 THEN
+		RAISE EXCEPTION 'role name % is too long to record', role::text USING ERRCODE = '42622',
+			DETAIL = 'Quoted, the name is longer than 63 bytes.',
+			HINT = 'Give the rights to a role with a shorter name, and grant that role to this one.';
 	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
@@ -816,8 +828,13 @@ DECLARE
 	r record;
 BEGIN
 	FOR r IN SELECT cr.role_name, cr.level FROM credits.rights cr
-			 WHERE pg_catalog.to_regrole(cr.role_name) IS NOT NULL
 	LOOP
+		-- a role dropped since, or a name 1.0 cut at 63 bytes: skipped
+		BEGIN
+			CONTINUE WHEN pg_catalog.to_regrole(r.role_name) IS NULL;
+		EXCEPTION WHEN invalid_name THEN
+			CONTINUE;
+		END;
 		IF r.level OPERATOR(pg_catalog.=) 'app' THEN
 			EXECUTE pg_catalog.format('GRANT EXECUTE ON FUNCTION'
 				' credits.usage_period(text, timestamptz),'

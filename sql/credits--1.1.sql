@@ -1380,6 +1380,12 @@ BEGIN
 		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
 			HINT = 'Pass the name of an existing role.';
 	END IF;
+	-- credits.rights records the name as SQL writes it, in a name column
+	IF pg_catalog.octet_length(role::text) > 63 THEN
+		RAISE EXCEPTION 'role name % is too long to record', role::text USING ERRCODE = '42622',
+			DETAIL = 'Quoted, the name is longer than 63 bytes.',
+			HINT = 'Give the rights to a role with a shorter name, and grant that role to this one.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'app');
@@ -1405,6 +1411,12 @@ BEGIN
 		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
 			HINT = 'Pass the name of an existing role.';
 	END IF;
+	-- credits.rights records the name as SQL writes it, in a name column
+	IF pg_catalog.octet_length(role::text) > 63 THEN
+		RAISE EXCEPTION 'role name % is too long to record', role::text USING ERRCODE = '42622',
+			DETAIL = 'Quoted, the name is longer than 63 bytes.',
+			HINT = 'Give the rights to a role with a shorter name, and grant that role to this one.';
+	END IF;
 	INSERT INTO credits.rights (role_name, level)
 	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'admin');
@@ -1414,11 +1426,15 @@ $$;
 COMMENT ON FUNCTION credits.grant_admin_rights(regrole) IS
 'gives a role the app rights plus orgs, members, grants, ledger and the admin functions';
 
--- Nothing is granted to PUBLIC, nor to any other role (SPEC section 7):
--- functions and types give PUBLIC rights by default, and the default
--- privileges of the role running this script (ALTER DEFAULT PRIVILEGES)
--- may have given rights to anyone on what it created.  Only the owner's
--- own rights are kept.
+-- Nothing is granted to PUBLIC (SPEC section 7).  Revoked whatever the
+-- installing role's defaults are, so that the extension's initial
+-- privileges are recorded as they are at an update from 1.0
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA credits FROM PUBLIC;
+REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
+	credits.unlock_via FROM PUBLIC;
+-- Nor to any other role: the default privileges of the role running this
+-- script (ALTER DEFAULT PRIVILEGES) may have given rights to anyone on
+-- what it created.  Only the owner's own rights are kept.
 DO $$
 DECLARE
 	r record;

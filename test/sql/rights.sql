@@ -16,6 +16,10 @@ SELECT pg_temp.err($$SELECT credits.grant_app_rights(NULL)$$);
 -- a regrole made from a number that is no role's
 SELECT pg_temp.err($$SELECT credits.grant_app_rights(1::oid::regrole)$$);
 SELECT pg_temp.err($$SELECT credits.grant_admin_rights(0::oid::regrole)$$);
+-- a role whose quoted name does not fit credits.rights' name column
+CREATE ROLE "Credits role, a name that needs quotes when written: 62 bytes!";
+SELECT pg_temp.err($$SELECT credits.grant_app_rights('"Credits role, a name that needs quotes when written: 62 bytes!"')$$);
+DROP ROLE "Credits role, a name that needs quotes when written: 62 bytes!";
 
 -- PUBLIC: nothing
 SET ROLE credits_nobody;
