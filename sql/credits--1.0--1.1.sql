@@ -820,6 +820,49 @@ BEGIN
 END
 $$;
 
+-- 1.0 kept what the installing role's default privileges gave other roles
+-- on its functions and types; a fresh 1.1 keeps nothing of the kind.  1.0
+-- recorded those rights among the extension's initial privileges, which
+-- tells them from a DBA's later grants: they are revoked, except from the
+-- roles recorded in credits.rights, whose rights the DBA manages.
+DO $$
+DECLARE
+	r record;
+BEGIN
+	FOR r IN
+		SELECT DISTINCT
+			CASE WHEN ip.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass
+				 THEN 'FUNCTION ' OPERATOR(pg_catalog.||)
+					  ip.objoid::pg_catalog.regprocedure::pg_catalog.text
+				 ELSE 'TYPE ' OPERATOR(pg_catalog.||)
+					  ip.objoid::pg_catalog.regtype::pg_catalog.text END AS obj,
+			a.grantee
+		FROM pg_catalog.pg_init_privs ip,
+			 pg_catalog.aclexplode(ip.initprivs) AS a
+		WHERE ip.privtype OPERATOR(pg_catalog.=) 'e'
+		  AND ip.objsubid OPERATOR(pg_catalog.=) 0
+		  AND ip.classoid OPERATOR(pg_catalog.=) ANY (ARRAY['pg_catalog.pg_proc'::pg_catalog.regclass,
+														   'pg_catalog.pg_type'::pg_catalog.regclass])
+		  AND a.grantee OPERATOR(pg_catalog.<>) 0
+		  AND a.grantee OPERATOR(pg_catalog.<>) a.grantor
+		  AND (ip.classoid, ip.objoid) IN (
+			SELECT d.classid, d.objid FROM pg_catalog.pg_depend d
+			WHERE d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass
+			  AND d.refobjid OPERATOR(pg_catalog.=)
+				  (SELECT e.oid FROM pg_catalog.pg_extension e
+				   WHERE e.extname OPERATOR(pg_catalog.=) 'credits')
+			  AND d.deptype OPERATOR(pg_catalog.=) 'e')
+		  AND NOT EXISTS (
+			SELECT FROM credits.rights cr
+			WHERE cr.role_name::pg_catalog.text OPERATOR(pg_catalog.=)
+				  a.grantee::pg_catalog.regrole::pg_catalog.text)
+	LOOP
+		EXECUTE pg_catalog.format('REVOKE ALL ON %s FROM %s', r.obj,
+								  r.grantee::pg_catalog.regrole);
+	END LOOP;
+END
+$$;
+
 -- The rights recorded so far, extended to what 1.1 adds to each level:
 -- new functions, and the cycle type's I/O functions for admins.  Rights a
 -- DBA revoked on older objects stay revoked.
