@@ -1401,24 +1401,10 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
-	IF role IS NULL THEN
-		RAISE EXCEPTION 'role cannot be null' USING ERRCODE = '22004',
-			DETAIL = 'The role to give rights to is null.',
-			HINT = 'Pass a role name, such as ''app''::regrole.';
-	END IF;
-	-- a regrole made from a number is not checked: the role must exist
-	IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.oid = role) THEN
-		RAISE EXCEPTION 'role with OID % does not exist', role::oid USING ERRCODE = '42704',
-			HINT = 'Pass the name of an existing role.';
-	END IF;
-	-- credits.rights records the name as SQL writes it, in a name column
-	IF pg_catalog.octet_length(role::text) > 63 THEN
-		RAISE EXCEPTION 'role name % is too long to record', role::text USING ERRCODE = '42622',
-			DETAIL = 'Quoted, the name is longer than 63 bytes.',
-			HINT = 'Give the rights to a role with a shorter name, and grant that role to this one.';
-	END IF;
+	-- the app rights first, with the checks of the role
+	PERFORM credits.grant_app_rights(role);
 	INSERT INTO credits.rights (role_name, level)
-	VALUES (role::text, 'app'), (role::text, 'admin') ON CONFLICT DO NOTHING;
+	VALUES (role::text, 'admin') ON CONFLICT DO NOTHING;
 	PERFORM credits.apply_rights(role::text, 'admin');
 END
 $$;
