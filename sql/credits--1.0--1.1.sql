@@ -774,7 +774,8 @@ REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
 -- Nor to any other role on the functions this update creates: the default
 -- privileges of the role running it (ALTER DEFAULT PRIVILEGES) may have
 -- given rights on them.  Only the owner's own rights are kept; the rights
--- recorded in credits.rights are applied below.
+-- recorded in credits.rights are applied below.  (Each was revoked from
+-- PUBLIC where it was made, so its ACL is not the null default.)
 DO $$
 DECLARE
 	r record;
@@ -782,8 +783,7 @@ BEGIN
 	FOR r IN
 		SELECT DISTINCT p.oid::pg_catalog.regprocedure::pg_catalog.text AS name, a.grantee
 		FROM pg_catalog.pg_proc p,
-			 pg_catalog.aclexplode(COALESCE(p.proacl,
-				 pg_catalog.acldefault('f', p.proowner))) AS a
+			 pg_catalog.aclexplode(p.proacl) AS a
 		WHERE a.grantee OPERATOR(pg_catalog.<>) p.proowner
 		  AND p.oid OPERATOR(pg_catalog.=) ANY (ARRAY[
 			'credits.apply_rights(name, text)',

@@ -1420,7 +1420,10 @@ REVOKE ALL ON TYPE credits.cycle, credits.grant_kind, credits.ledger_kind,
 	credits.unlock_via FROM PUBLIC;
 -- Nor to any other role: the default privileges of the role running this
 -- script (ALTER DEFAULT PRIVILEGES) may have given rights to anyone on
--- what it created.  Only the owner's own rights are kept.
+-- what it created.  Only the owner's own rights are kept.  (An ACL still
+-- null is the default one, the owner's alone: relations and the schema
+-- give PUBLIC nothing by default, and the functions and types are revoked
+-- from PUBLIC above.)
 DO $$
 DECLARE
 	r record;
@@ -1428,25 +1431,19 @@ BEGIN
 	FOR r IN
 		SELECT DISTINCT o.kind, o.name, a.grantee
 		FROM (SELECT CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
-					 c.oid::pg_catalog.regclass::pg_catalog.text, c.relowner,
-					 COALESCE(c.relacl, pg_catalog.acldefault(
-						 CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END::pg_catalog."char",
-						 c.relowner)),
+					 c.oid::pg_catalog.regclass::pg_catalog.text, c.relowner, c.relacl,
 					 'pg_catalog.pg_class'::pg_catalog.regclass, c.oid
 			  FROM pg_catalog.pg_class c
 			  UNION ALL
-			  SELECT 'FUNCTION', p.oid::pg_catalog.regprocedure::pg_catalog.text, p.proowner,
-					 COALESCE(p.proacl, pg_catalog.acldefault('f', p.proowner)),
-					 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
+			  SELECT 'FUNCTION', p.oid::pg_catalog.regprocedure::pg_catalog.text,
+					 p.proowner, p.proacl, 'pg_catalog.pg_proc'::pg_catalog.regclass, p.oid
 			  FROM pg_catalog.pg_proc p
 			  UNION ALL
-			  SELECT 'TYPE', t.oid::pg_catalog.regtype::pg_catalog.text, t.typowner,
-					 COALESCE(t.typacl, pg_catalog.acldefault('T', t.typowner)),
-					 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
+			  SELECT 'TYPE', t.oid::pg_catalog.regtype::pg_catalog.text,
+					 t.typowner, t.typacl, 'pg_catalog.pg_type'::pg_catalog.regclass, t.oid
 			  FROM pg_catalog.pg_type t
 			  UNION ALL
-			  SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner,
-					 COALESCE(n.nspacl, pg_catalog.acldefault('n', n.nspowner)),
+			  SELECT 'SCHEMA', pg_catalog.quote_ident(n.nspname), n.nspowner, n.nspacl,
 					 'pg_catalog.pg_namespace'::pg_catalog.regclass, n.oid
 			  FROM pg_catalog.pg_namespace n) AS o(kind, name, owner, acl, classid, objid),
 			 pg_catalog.aclexplode(o.acl) AS a

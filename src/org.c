@@ -2079,19 +2079,13 @@ org_report_no_credits(OrgEntry *o, TimestampTz now, int64 left, int64 needed)
 		}
 	}
 
-	if (renews)
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_NO_CREDITS),
-				 errmsg("organization \"%s\" does not have enough credits", o->org),
-				 errdetail("Spendable credits: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
-						   left, needed),
-				 errhint("The plan renews at %s; buy one-time credits to go on before then.",
-						 timestamptz_to_str(end))));
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_CREDITS_NO_CREDITS),
-				 errmsg("organization \"%s\" does not have enough credits", o->org),
-				 errdetail("Spendable credits: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
-						   left, needed),
-				 errhint("The plan has no further period: buy one-time credits or renew the contract.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_CREDITS_NO_CREDITS),
+			 errmsg("organization \"%s\" does not have enough credits", o->org),
+			 errdetail("Spendable credits: " INT64_FORMAT "; needed: " INT64_FORMAT ".",
+					   left, needed),
+			 renews ?
+			 errhint("The plan renews at %s; buy one-time credits to go on before then.",
+					 timestamptz_to_str(end)) :
+			 errhint("The plan has no further period: buy one-time credits or renew the contract.")));
 }

@@ -8,9 +8,10 @@
  * on the ledger always ('always'), on grants and stored unlocks unless the
  * extension itself is writing ('internal'), and on the tables of records
  * the ledger does not repeat (usage, plan history, idempotency keys)
- * outside the extension's operations ('operations'; TRUNCATE always).  TRUNCATE of the views
- * credits.grants and credits.unlocks fires no trigger: a utility hook
- * refuses it with the same error, in sessions that have loaded the library.
+ * outside the extension's operations ('operations'; TRUNCATE always).
+ * TRUNCATE of the views credits.grants and credits.unlocks fires no
+ * trigger: a utility hook refuses it with the same error, in sessions that
+ * have loaded the library.
  *
  * Row triggers on credits.orgs and credits.members lock the org first
  * (SPEC section 7).  An UPDATE of an org applies plan changes (upgrades at
